@@ -1,0 +1,28 @@
+//! # stackup-core
+//!
+//! The engine of [stackup](https://github.com/stackup-rs/stackup): the [`Provisioner`] contract
+//! every provider implements, the [`Stack`] graph, the [`Engine`] that plans, applies and
+//! destroys it, [`state`] with crash-safe intents, [`backend`]s with locks, typed [`events`],
+//! and the plumbing every provider shares ([`http`], [`retry`], [`wait`], [`Secret`],
+//! [`cloud_init`]).
+//!
+//! See `docs/architecture.md` in the repository for the picture.
+
+pub mod backend;
+pub mod diff;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod input;
+pub mod lock;
+pub mod provisioner;
+pub mod retry;
+pub mod secret;
+pub mod wait;
+
+pub use diff::{Action, Diff, FieldChange};
+pub use error::{ApiErrorDetails, Error, Result};
+pub use events::{ChangeSummary, Event, EventBus, EventKind, EventStream};
+pub use input::{Input, OutputRef, TemplatePart};
+pub use provisioner::{CreateError, Created, Ctx, Provisioner, ResourceKind};
+pub use secret::Secret;
