@@ -140,7 +140,13 @@ impl Diff {
         self.input_impl(path, desired, actual, true)
     }
 
-    fn input_impl<T: Serialize + PartialEq>(&mut self, path: &str, desired: &Input<T>, actual: &T, replace: bool) -> &mut Self {
+    fn input_impl<T: Serialize + PartialEq>(
+        &mut self,
+        path: &str,
+        desired: &Input<T>,
+        actual: &T,
+        replace: bool,
+    ) -> &mut Self {
         match desired {
             Input::Value(v) => self.compare(path, to_json(v), to_json(actual), false, replace),
             Input::Sensitive(v) => {

@@ -134,21 +134,12 @@ pub enum Error {
 impl Error {
     /// Shorthand for [`Error::InvalidInput`].
     pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        Error::InvalidInput {
-            field: field.into(),
-            rule: rule.into(),
-        }
+        Error::InvalidInput { field: field.into(), rule: rule.into() }
     }
 
     /// Shorthand for [`Error::Other`].
-    pub fn other(
-        context: impl Into<String>,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        Error::Other {
-            context: context.into(),
-            source: source.into(),
-        }
+    pub fn other(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Other { context: context.into(), source: source.into() }
     }
 
     /// The provider's API details, if this error came from an API response.
@@ -202,24 +193,15 @@ impl Error {
     /// Maps an HTTP status and the provider's details onto the semantic error (the one place
     /// status codes are interpreted).
     pub fn from_status(status: u16, details: ApiErrorDetails, retry_after: Option<Duration>) -> Self {
-        let details = ApiErrorDetails {
-            status: Some(status),
-            ..details
-        };
+        let details = ApiErrorDetails { status: Some(status), ..details };
         match status {
             401 => Error::Unauthenticated(details),
             403 => Error::PermissionDenied(details),
             404 | 410 => Error::NotFound(details),
             409 => Error::Conflict(details),
             412 => Error::PreconditionFailed(details),
-            429 => Error::Throttled {
-                retry_after,
-                details,
-            },
-            503 if retry_after.is_some() => Error::Throttled {
-                retry_after,
-                details,
-            },
+            429 => Error::Throttled { retry_after, details },
+            503 if retry_after.is_some() => Error::Throttled { retry_after, details },
             _ => Error::Provider(details),
         }
     }
@@ -231,11 +213,7 @@ mod tests {
 
     #[test]
     fn status_mapping_is_semantic() {
-        let d = ApiErrorDetails {
-            code: Some("X".into()),
-            message: "m".into(),
-            ..Default::default()
-        };
+        let d = ApiErrorDetails { code: Some("X".into()), message: "m".into(), ..Default::default() };
         assert!(matches!(Error::from_status(404, d.clone(), None), Error::NotFound(_)));
         assert!(matches!(Error::from_status(412, d.clone(), None), Error::PreconditionFailed(_)));
         let t = Error::from_status(429, d.clone(), Some(Duration::from_secs(3)));

@@ -161,11 +161,7 @@ impl EventBus {
 
     /// Emits an event to all live subscribers and to `tracing`.
     pub fn emit(&self, kind: EventKind) {
-        let event = Event {
-            seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
-            at: OffsetDateTime::now_utc(),
-            kind,
-        };
+        let event = Event { seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1, at: OffsetDateTime::now_utc(), kind };
         tracing::debug!(seq = event.seq, event = ?event.kind, "event");
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         subs.retain(|s| s.send(event.clone()).is_ok());
@@ -209,9 +205,7 @@ mod tests {
         let mut a = bus.subscribe();
         bus.emit(EventKind::Cancelled);
         let mut b = bus.subscribe();
-        bus.emit(EventKind::PlanComputed {
-            summary: ChangeSummary::default(),
-        });
+        bus.emit(EventKind::PlanComputed { summary: ChangeSummary::default() });
         let ea = a.drain();
         let eb = b.drain();
         assert_eq!(ea.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);

@@ -107,29 +107,21 @@ impl HttpRequest {
             Method::POST | Method::PATCH => Idempotency::NotIdempotent,
             _ => Idempotency::Idempotent,
         };
-        HttpRequest {
-            method,
-            url,
-            headers: HeaderMap::new(),
-            body: None,
-            idempotency,
-        }
+        HttpRequest { method, url, headers: HeaderMap::new(), body: None, idempotency }
     }
 
     /// Sets a JSON body (and `Content-Type: application/json`).
     pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Result<Self, Error> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::other("encoding request body", e))?;
         self.body = Some(Bytes::from(bytes));
-        self.headers
-            .insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(self)
     }
 
     /// Sets a raw body with its content type.
     pub fn body(mut self, content_type: &'static str, body: impl Into<Bytes>) -> Self {
         self.body = Some(body.into());
-        self.headers
-            .insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        self.headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         self
     }
 
@@ -161,12 +153,8 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// Decodes the body as JSON.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            Error::other(
-                format!("decoding {} response body", self.status),
-                e,
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::other(format!("decoding {} response body", self.status), e))
     }
 
     /// A header as a string, if present and valid UTF-8.
@@ -209,24 +197,12 @@ impl HttpClientConfig {
 /// Reads `{"code": …, "message": …}` (or `error`/`errors[0]`) from a JSON error body, falling
 /// back to the body text.
 pub fn generic_error_parser(status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> ApiErrorDetails {
-    let mut d = ApiErrorDetails {
-        status: Some(status.as_u16()),
-        ..Default::default()
-    };
+    let mut d = ApiErrorDetails { status: Some(status.as_u16()), ..Default::default() };
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let obj = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
-        let obj = obj
-            .get("errors")
-            .and_then(|e| e.get(0))
-            .unwrap_or(obj);
-        d.code = obj
-            .get("code")
-            .map(|c| c.as_str().map(str::to_owned).unwrap_or_else(|| c.to_string()));
-        d.message = obj
-            .get("message")
-            .and_then(|m| m.as_str())
-            .map(str::to_owned)
-            .unwrap_or_default();
+        let obj = obj.get("errors").and_then(|e| e.get(0)).unwrap_or(obj);
+        d.code = obj.get("code").map(|c| c.as_str().map(str::to_owned).unwrap_or_else(|| c.to_string()));
+        d.message = obj.get("message").and_then(|m| m.as_str()).map(str::to_owned).unwrap_or_default();
     }
     if d.message.is_empty() {
         d.message = String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_owned();
@@ -247,9 +223,7 @@ pub struct HttpClient {
 
 impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpClient")
-            .field("provider", &self.config.provider)
-            .finish_non_exhaustive()
+        f.debug_struct("HttpClient").field("provider", &self.config.provider).finish_non_exhaustive()
     }
 }
 
@@ -262,11 +236,7 @@ impl HttpClient {
             .connect_timeout(Duration::from_secs(15))
             .build()
             .map_err(|e| Error::other("building HTTP client", e))?;
-        Ok(HttpClient {
-            inner,
-            config: Arc::new(config),
-            auth,
-        })
+        Ok(HttpClient { inner, config: Arc::new(config), auth })
     }
 
     /// The retry policy in force.
@@ -318,10 +288,8 @@ impl HttpClient {
                 .iter()
                 .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned));
         }
-        let retry_after = headers
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after =
+            headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         Err(Error::from_status(status.as_u16(), details, retry_after))
     }
 }
@@ -331,11 +299,7 @@ impl HttpClient {
 pub fn classify_transport(e: reqwest::Error) -> Error {
     // Never include the URL: query strings can carry credentials (SAS tokens).
     let e = e.without_url();
-    if e.is_connect() {
-        Error::Transport(e.to_string())
-    } else {
-        Error::MaybeSent(e.to_string())
-    }
+    if e.is_connect() { Error::Transport(e.to_string()) } else { Error::MaybeSent(e.to_string()) }
 }
 
 #[cfg(test)]
@@ -407,10 +371,7 @@ mod tests {
     #[tokio::test]
     async fn post_is_not_retried_on_5xx_but_get_is() {
         let server = MockServer::start().await;
-        Mock::given(wiremock::matchers::any())
-            .respond_with(ResponseTemplate::new(503))
-            .mount(&server)
-            .await;
+        Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(503)).mount(&server).await;
         let url = Url::parse(&server.uri()).unwrap();
         // A 503 without Retry-After is a server error: transient, retried for any method since the
         // server answered (it did not process the request).

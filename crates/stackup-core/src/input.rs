@@ -36,10 +36,7 @@ pub struct OutputRef {
 impl OutputRef {
     /// A reference to `output` of `resource`.
     pub fn new(resource: impl Into<String>, output: impl Into<String>) -> Self {
-        OutputRef {
-            resource: resource.into(),
-            output: output.into(),
-        }
+        OutputRef { resource: resource.into(), output: output.into() }
     }
 }
 
@@ -115,7 +112,6 @@ impl From<Secret> for Input<String> {
     }
 }
 
-
 impl<T> Input<T> {
     /// The value if known now (plain or sensitive).
     pub fn known(&self) -> Option<&T> {
@@ -128,9 +124,8 @@ impl<T> Input<T> {
     /// The value, or an error naming `field` if it is still an unresolved reference (a bug in
     /// the caller: the engine resolves every reference before create/update).
     pub fn get(&self, field: &str) -> Result<&T, Error> {
-        self.known().ok_or_else(|| {
-            Error::invalid(field, "value is not known yet (unresolved reference to another resource)")
-        })
+        self.known()
+            .ok_or_else(|| Error::invalid(field, "value is not known yet (unresolved reference to another resource)"))
     }
 
     /// True when the value came from a secret.
@@ -305,17 +300,11 @@ pub fn resolve_refs(v: &Value, lookup: &dyn Fn(&OutputRef) -> Option<Value>) -> 
                 }
             }
         }
-        return Ok(if secret {
-            serde_json::json!({ SECRET_MARKER: out })
-        } else {
-            Value::String(out)
-        });
+        return Ok(if secret { serde_json::json!({ SECRET_MARKER: out }) } else { Value::String(out) });
     }
     Ok(match v {
         Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, c)| Ok((k.clone(), resolve_refs(c, lookup)?)))
-                .collect::<Result<_, Error>>()?,
+            m.iter().map(|(k, c)| Ok((k.clone(), resolve_refs(c, lookup)?))).collect::<Result<_, Error>>()?,
         ),
         Value::Array(a) => Value::Array(a.iter().map(|c| resolve_refs(c, lookup)).collect::<Result<_, _>>()?),
         other => other.clone(),
@@ -339,7 +328,7 @@ mod tests {
         let spec = Spec {
             name: Input::Ref(OutputRef::new("acct", "name")),
             size: 3.into(),
-            path: Input::template(["//", ][..].iter().copied().map(TemplatePart::from).chain([
+            path: Input::template(["//"][..].iter().copied().map(TemplatePart::from).chain([
                 TemplatePart::Ref(OutputRef::new("acct", "name")),
                 TemplatePart::from(".file.core.windows.net"),
             ])),

@@ -27,9 +27,7 @@ impl LockInfo {
     /// Lock info for this process doing `operation`.
     pub fn for_operation(operation: &str) -> Self {
         let host = hostname();
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "unknown".into());
+        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
         LockInfo {
             id: random_id(),
             who: format!("{user}@{host}"),
@@ -43,15 +41,8 @@ impl LockInfo {
 
 impl fmt::Display for LockInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let since = self
-            .created
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        write!(
-            f,
-            "{} (pid {}, {}, since {}, lock id {})",
-            self.who, self.pid, self.operation, since, self.id
-        )
+        let since = self.created.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        write!(f, "{} (pid {}, {}, since {}, lock id {})", self.who, self.pid, self.operation, since, self.id)
     }
 }
 

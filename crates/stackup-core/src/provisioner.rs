@@ -76,19 +76,13 @@ pub struct CreateError {
 impl CreateError {
     /// A failure that left an object behind.
     pub fn partial(error: Error, id: impl Into<String>) -> Self {
-        CreateError {
-            error,
-            partial_id: Some(id.into()),
-        }
+        CreateError { error, partial_id: Some(id.into()) }
     }
 }
 
 impl From<Error> for CreateError {
     fn from(error: Error) -> Self {
-        CreateError {
-            error,
-            partial_id: None,
-        }
+        CreateError { error, partial_id: None }
     }
 }
 
@@ -104,10 +98,7 @@ pub struct Ctx {
 
 impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx")
-            .field("address", &self.address)
-            .field("stack", &self.stack)
-            .finish_non_exhaustive()
+        f.debug_struct("Ctx").field("address", &self.address).field("stack", &self.stack).finish_non_exhaustive()
     }
 }
 
@@ -120,13 +111,7 @@ impl Ctx {
         events: Arc<EventBus>,
         cancel: CancellationToken,
     ) -> Self {
-        Ctx {
-            address: address.into(),
-            stack: stack.into(),
-            token: token.into(),
-            events,
-            cancel,
-        }
+        Ctx { address: address.into(), stack: stack.into(), token: token.into(), events, cancel }
     }
 
     /// A context outside any engine run (tests, one-off provider calls): stack `test`, its
@@ -168,10 +153,7 @@ impl Ctx {
     pub fn progress(&self, message: impl Into<String>) {
         let message = message.into();
         tracing::info!(address = %self.address, "{message}");
-        self.events.emit(EventKind::ResourceProgress {
-            address: self.address.clone(),
-            message,
-        });
+        self.events.emit(EventKind::ResourceProgress { address: self.address.clone(), message });
     }
 
     /// The run's cancellation token: long waits should stop early when it fires.

@@ -37,10 +37,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// A policy that never retries.
     pub fn none() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..Default::default()
-        }
+        RetryPolicy { max_attempts: 1, ..Default::default() }
     }
 
     /// A fast policy for tests: same attempts, millisecond backoffs.
@@ -56,9 +53,8 @@ impl RetryPolicy {
     /// The jittered backoff before retry number `retry` (1-based): uniform in
     /// `[0, min(max_backoff, initial * 2^(retry-1))]` ("full jitter").
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(1u32.checked_shl(retry.saturating_sub(1).min(20)).unwrap_or(u32::MAX));
+        let exp =
+            self.initial_backoff.saturating_mul(1u32.checked_shl(retry.saturating_sub(1).min(20)).unwrap_or(u32::MAX));
         let cap = exp.min(self.max_backoff);
         let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
         if nanos == 0 {
@@ -177,10 +173,7 @@ mod tests {
     }
 
     fn throttled(secs: u64) -> Error {
-        Error::Throttled {
-            retry_after: Some(Duration::from_secs(secs)),
-            details: ApiErrorDetails::default(),
-        }
+        Error::Throttled { retry_after: Some(Duration::from_secs(secs)), details: ApiErrorDetails::default() }
     }
 
     #[tokio::test(start_paused = true)]
@@ -191,13 +184,7 @@ mod tests {
         let r = retry(
             &RetryPolicy::default(),
             Idempotency::NotIdempotent,
-            |_| async {
-                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-                    Err(throttled(3))
-                } else {
-                    Ok(42)
-                }
-            },
+            |_| async { if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err(throttled(3)) } else { Ok(42) } },
             |_, d, _| delays.push(d),
         )
         .await;
@@ -211,10 +198,7 @@ mod tests {
         for (idem, expected_calls) in [(Idempotency::NotIdempotent, 1), (Idempotency::Idempotent, 3)] {
             let calls = AtomicU32::new(0);
             let r: Result<(), _> = retry(
-                &RetryPolicy {
-                    max_attempts: 3,
-                    ..RetryPolicy::fast()
-                },
+                &RetryPolicy { max_attempts: 3, ..RetryPolicy::fast() },
                 idem,
                 |_| async {
                     calls.fetch_add(1, Ordering::SeqCst);
@@ -232,11 +216,7 @@ mod tests {
     async fn total_time_bounds_retries() {
         let calls = AtomicU32::new(0);
         let r: Result<(), _> = retry(
-            &RetryPolicy {
-                max_attempts: 100,
-                max_elapsed: Duration::from_secs(10),
-                ..Default::default()
-            },
+            &RetryPolicy { max_attempts: 100, max_elapsed: Duration::from_secs(10), ..Default::default() },
             Idempotency::Idempotent,
             |_| async {
                 calls.fetch_add(1, Ordering::SeqCst);

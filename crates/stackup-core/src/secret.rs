@@ -103,9 +103,7 @@ impl<'de> Deserialize<'de> for Secret {
                         )));
                     }
                 }
-                value
-                    .map(Secret::new)
-                    .ok_or_else(|| de::Error::missing_field(SECRET_MARKER))
+                value.map(Secret::new).ok_or_else(|| de::Error::missing_field(SECRET_MARKER))
             }
         }
         deserializer.deserialize_any(V)

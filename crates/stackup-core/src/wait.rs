@@ -34,12 +34,7 @@ pub struct Waiter {
 impl Waiter {
     /// A waiter with sensible cloud defaults: 2 s growing to 15 s, for `timeout`.
     pub fn new(what: impl Into<String>, timeout: Duration) -> Self {
-        Waiter {
-            what: what.into(),
-            interval: Duration::from_secs(2),
-            max_interval: Duration::from_secs(15),
-            timeout,
-        }
+        Waiter { what: what.into(), interval: Duration::from_secs(2), max_interval: Duration::from_secs(15), timeout }
     }
 
     /// Sets the probe interval (and makes it the maximum too, for fixed-rate polling).
@@ -68,10 +63,7 @@ impl Waiter {
             };
             let elapsed = start.elapsed();
             if elapsed >= self.timeout {
-                return Err(Error::Timeout {
-                    what: self.what.clone(),
-                    after: elapsed,
-                });
+                return Err(Error::Timeout { what: self.what.clone(), after: elapsed });
             }
             let sleep = next.min(self.timeout - elapsed);
             tokio::time::sleep(sleep).await;
@@ -81,12 +73,7 @@ impl Waiter {
 }
 
 /// Shorthand for `Waiter::new(what, timeout).every(interval).wait(probe)`.
-pub async fn wait_until<T, F, Fut>(
-    what: &str,
-    interval: Duration,
-    timeout: Duration,
-    probe: F,
-) -> Result<T, Error>
+pub async fn wait_until<T, F, Fut>(what: &str, interval: Duration, timeout: Duration, probe: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll<T>, Error>>,
@@ -103,11 +90,7 @@ mod tests {
     async fn done_after_pending() {
         let n = AtomicU32::new(0);
         let v = wait_until("x", Duration::from_secs(1), Duration::from_secs(60), || async {
-            Ok(if n.fetch_add(1, Ordering::SeqCst) < 3 {
-                Poll::Pending(None)
-            } else {
-                Poll::Done(7)
-            })
+            Ok(if n.fetch_add(1, Ordering::SeqCst) < 3 { Poll::Pending(None) } else { Poll::Done(7) })
         })
         .await
         .unwrap();

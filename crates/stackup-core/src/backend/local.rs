@@ -83,10 +83,7 @@ impl StateBackend for LocalBackend {
 
     async fn read(&self) -> Result<Option<StoredState>, Error> {
         match tokio::fs::read(&self.path).await {
-            Ok(bytes) => Ok(Some(StoredState {
-                version: version_of(&bytes),
-                bytes,
-            })),
+            Ok(bytes) => Ok(Some(StoredState { version: version_of(&bytes), bytes })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("reading state", &self.path, e)),
         }

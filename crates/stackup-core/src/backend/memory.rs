@@ -64,10 +64,7 @@ impl StateBackend for MemoryBackend {
         inner.generation += 1;
         inner.writes += 1;
         let version = inner.generation.to_string();
-        inner.state = Some(StoredState {
-            bytes: bytes.to_vec(),
-            version: version.clone(),
-        });
+        inner.state = Some(StoredState { bytes: bytes.to_vec(), version: version.clone() });
         Ok(version)
     }
 
