@@ -369,7 +369,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn post_is_not_retried_on_5xx_but_get_is() {
+    async fn server_errors_are_retried_up_to_the_attempt_limit() {
         let server = MockServer::start().await;
         Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(503)).mount(&server).await;
         let url = Url::parse(&server.uri()).unwrap();

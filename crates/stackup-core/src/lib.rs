@@ -10,19 +10,30 @@
 
 pub mod backend;
 pub mod diff;
+pub mod engine;
 pub mod error;
 pub mod events;
 pub mod http;
 pub mod input;
 pub mod lock;
+pub mod plan;
 pub mod provisioner;
 pub mod retry;
 pub mod secret;
+pub mod stack;
+pub mod state;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod wait;
 
+pub use backend::{LocalBackend, MemoryBackend, StateBackend};
 pub use diff::{Action, Diff, FieldChange};
+pub use engine::{ApplyReport, Engine, EngineOptions, ResourceFailure};
 pub use error::{ApiErrorDetails, Error, Result};
 pub use events::{ChangeSummary, Event, EventBus, EventKind, EventStream};
 pub use input::{Input, OutputRef, TemplatePart};
+pub use plan::{Plan, PlannedResource};
 pub use provisioner::{CreateError, Created, Ctx, Provisioner, ResourceKind};
 pub use secret::Secret;
+pub use stack::{Handle, Stack};
+pub use state::{StateDoc, StateKey};
