@@ -16,3 +16,18 @@ pub use config::{Credentials, OciConfig};
 pub use error::OciError;
 pub use key::ApiKey;
 pub use signer::{KeyId, OciAuthorizer, RequestSigner};
+pub mod client;
+pub mod timing;
+
+pub use client::{OciClient, OciClientBuilder, Service};
+pub use timing::Timing;
+pub mod resources;
+pub mod validate;
+
+pub use resources::internet_gateway::{InternetGatewayOutputs, InternetGatewaySpec, InternetGateways};
+pub use resources::route_table::{RouteRule, RouteRuleSpec, RouteTableOutputs, RouteTableSpec, RouteTables};
+pub use resources::security_list::{
+    EgressRule, IngressRule, RuleProtocol, SecurityListOutputs, SecurityListSpec, SecurityLists,
+};
+pub use resources::subnet::{SubnetOutputs, SubnetSpec, Subnets};
+pub use resources::vcn::{VcnOutputs, VcnSpec, Vcns};
