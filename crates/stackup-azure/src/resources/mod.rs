@@ -1,0 +1,76 @@
+//! One provisioner per Azure resource kind, one file each.
+
+pub mod file_share;
+pub mod resource_group;
+pub mod share_snapshot;
+pub mod storage_account;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use stackup_core::{ApiErrorDetails, Ctx, Error};
+
+use crate::validate::MANAGED_TAGS;
+
+/// The provider name in every [`stackup_core::ResourceKind`] of this crate.
+pub const PROVIDER: &str = "azure";
+
+/// User tags plus the tags every stackup object carries.
+pub fn with_managed_tags(ctx: &Ctx, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut t = user.clone();
+    t.extend(ctx.tags());
+    t
+}
+
+/// The `tags` object of an ARM body.
+pub fn tags_of(body: &Value) -> BTreeMap<String, String> {
+    body.get("tags")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .unwrap_or_default()
+}
+
+/// Tags without the ones stackup manages (what the user wrote in the spec).
+pub fn user_tags(all: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    all.iter().filter(|(k, _)| !MANAGED_TAGS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// True when an object's tags say this stack created it at this address.
+pub fn is_ours(ctx: &Ctx, tags: &BTreeMap<String, String>) -> bool {
+    tags.get("managed-by").map(String::as_str) == Some("stackup")
+        && tags.get("stackup-stack").map(String::as_str) == Some(ctx.stack())
+        && tags.get("stackup-address").map(String::as_str) == Some(ctx.address())
+}
+
+/// The error for a name already taken by an object this stack does not manage.
+pub fn not_ours(what: &str, id: &str) -> Error {
+    Error::Conflict(ApiErrorDetails {
+        status: None,
+        code: Some("AlreadyExistsUnmanaged".into()),
+        message: format!(
+            "{what} `{id}` already exists and was not created by this stack (its stackup tags differ); \
+             choose another name or adopt it by tagging it managed-by=stackup, stackup-stack and stackup-address"
+        ),
+        request_id: None,
+    })
+}
+
+/// A string at a JSON pointer, or empty.
+pub fn str_at(body: &Value, pointer: &str) -> String {
+    body.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// An optional string at a JSON pointer.
+pub fn opt_str_at(body: &Value, pointer: &str) -> Option<String> {
+    body.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A boolean at a JSON pointer, with the server's default when absent.
+pub fn bool_at(body: &Value, pointer: &str, default: bool) -> bool {
+    body.pointer(pointer).and_then(Value::as_bool).unwrap_or(default)
+}
+
+/// The `id` of an ARM body, falling back to the path the object was read at.
+pub fn id_of(body: &Value, fallback: &str) -> String {
+    opt_str_at(body, "/id").unwrap_or_else(|| fallback.to_owned())
+}
