@@ -31,3 +31,10 @@ pub use resources::security_list::{
 };
 pub use resources::subnet::{SubnetOutputs, SubnetSpec, Subnets};
 pub use resources::vcn::{VcnOutputs, VcnSpec, Vcns};
+pub mod capacity;
+pub mod free_tier;
+pub mod image;
+
+pub use capacity::CapacityHunt;
+pub use free_tier::FreeTierAllowance;
+pub use resources::instance::{ImageSource, InstanceOutputs, InstanceSpec, Instances};

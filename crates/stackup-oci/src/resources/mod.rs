@@ -1,5 +1,6 @@
 //! The provisioners, one file per OCI resource, and the lifecycle helpers they share.
 
+pub mod instance;
 pub mod internet_gateway;
 pub mod route_table;
 pub mod security_list;
