@@ -5,6 +5,9 @@
 //!
 //! * [`AuthKeys`]: auth keys (reusable, ephemeral, preauthorized, tagged, expiring), the
 //!   secret shown once, replaced *before* they expire;
+//! * [`Devices`]: waiting for a machine to join (`tailscale up`), with suffixed MagicDNS names
+//!   (`egograph-prod-1`) handled deliberately; [`DeviceAuthorizations`], [`DeviceTags`] and
+//!   [`DeviceKeyExpiries`] for its approval, tags and key expiry;
 //!
 //! Credentials come from an API access token or an OAuth client (tokens cached and refreshed);
 //! see [`config`] for the environment variables.
@@ -12,6 +15,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod device_match;
 pub mod error;
 pub mod hujson;
 pub mod resources;
@@ -22,3 +26,7 @@ pub use client::{IfMatch, PolicyFile, PolicyValidation, TailscaleClient};
 pub use config::{Credentials, TailscaleClientBuilder};
 pub use error::TailscaleError;
 pub use resources::auth_key::{AuthKeyOutputs, AuthKeySpec, AuthKeys};
+pub use resources::device::{DeviceOutputs, DeviceSpec, Devices, NameConflict};
+pub use resources::device_authorization::{DeviceAuthorizationOutputs, DeviceAuthorizationSpec, DeviceAuthorizations};
+pub use resources::device_key_expiry::{DeviceKeyExpiries, DeviceKeyExpiryOutputs, DeviceKeyExpirySpec};
+pub use resources::device_tags::{DeviceTags, DeviceTagsOutputs, DeviceTagsSpec};

@@ -4,3 +4,4 @@
 mod auth_key;
 mod client_auth;
 mod common;
+mod device;
