@@ -38,9 +38,18 @@ pub use credentials::{CredentialChain, StaticTokenCredential};
 pub use error::AzureError;
 pub use lro::LroOptions;
 pub use resources::file_share::{FileShareOutputs, FileShareSpec, FileShares, ShareAccessTier, ShareSnapshot};
+pub use resources::network_interface::{NetworkInterfaceOutputs, NetworkInterfaceSpec, NetworkInterfaces};
+pub use resources::network_security_group::{
+    Access, Direction, NetworkSecurityGroupOutputs, NetworkSecurityGroupSpec, NetworkSecurityGroups, Protocol,
+    SecurityRule,
+};
+pub use resources::public_ip_address::{PublicIpAddressOutputs, PublicIpAddressSpec, PublicIpAddresses};
 pub use resources::resource_group::{ResourceGroupOutputs, ResourceGroupSpec, ResourceGroups};
 pub use resources::share_snapshot::{ShareSnapshotOutputs, ShareSnapshotSpec, ShareSnapshots};
 pub use resources::storage_account::{
     KeyName, MinTlsVersion, StorageAccountKeys, StorageAccountOutputs, StorageAccountSpec, StorageAccounts,
     StorageKind, StorageSku,
 };
+pub use resources::subnet::{SubnetOutputs, SubnetSpec, Subnets};
+pub use resources::virtual_machine::{ImageReference, VirtualMachineOutputs, VirtualMachineSpec, VirtualMachines};
+pub use resources::virtual_network::{VirtualNetworkOutputs, VirtualNetworkSpec, VirtualNetworks};

@@ -1,9 +1,15 @@
 //! One provisioner per Azure resource kind, one file each.
 
 pub mod file_share;
+pub mod network_interface;
+pub mod network_security_group;
+pub mod public_ip_address;
 pub mod resource_group;
 pub mod share_snapshot;
 pub mod storage_account;
+pub mod subnet;
+pub mod virtual_machine;
+pub mod virtual_network;
 
 use std::collections::BTreeMap;
 
@@ -73,4 +79,52 @@ pub fn bool_at(body: &Value, pointer: &str, default: bool) -> bool {
 /// The `id` of an ARM body, falling back to the path the object was read at.
 pub fn id_of(body: &Value, fallback: &str) -> String {
     opt_str_at(body, "/id").unwrap_or_else(|| fallback.to_owned())
+}
+
+/// Creates a tagged top-level resource by name: refuses to take over an object this stack did
+/// not create, PUTs the body and waits, and on failure reports the object as partially created
+/// when it exists.
+pub async fn create_tagged(
+    client: &crate::client::ArmClient,
+    ctx: &Ctx,
+    what: &str,
+    path: &str,
+    api_version: &str,
+    body: &Value,
+) -> Result<Value, stackup_core::CreateError> {
+    if let Some(existing) = client.get(path, api_version).await?
+        && !is_ours(ctx, &tags_of(&existing))
+    {
+        return Err(not_ours(what, path).into());
+    }
+    match client.put(Some(ctx), path, api_version, body).await {
+        Ok(b) => Ok(b),
+        Err(e) if client.exists(path, api_version).await => Err(stackup_core::CreateError::partial(e, path)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Finds a tagged top-level resource this address created.
+pub async fn lookup_tagged(
+    client: &crate::client::ArmClient,
+    ctx: &Ctx,
+    path: &str,
+    api_version: &str,
+) -> Result<Option<Value>, Error> {
+    Ok(client.get(path, api_version).await?.filter(|b| is_ours(ctx, &tags_of(b))))
+}
+
+/// `{"id": …}` for a sub-resource reference, or nothing.
+pub fn id_ref(id: Option<&str>) -> Option<Value> {
+    id.map(|i| serde_json::json!({ "id": i }))
+}
+
+/// Compares two ARM ids as ARM does (case-insensitively).
+pub fn same_id(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The resource group segment of an ARM id.
+pub fn rg_of(id: &str) -> String {
+    crate::ids::ResourceId::parse(id).map(|r| r.resource_group).unwrap_or_default()
 }
