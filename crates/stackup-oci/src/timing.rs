@@ -40,7 +40,7 @@ impl Timing {
             max_poll_interval: Duration::from_millis(10),
             network_timeout: Duration::from_secs(5),
             instance_timeout: Duration::from_secs(5),
-            conflict_timeout: Duration::from_secs(5),
+            conflict_timeout: Duration::from_millis(500),
         }
     }
 }
