@@ -316,7 +316,8 @@ async fn bad_network_and_vm_inputs_are_rejected_before_any_http_call() {
     }
     let vms = VirtualMachines::new(c.clone());
     let too_big = format!("#cloud-config\n{}", "x".repeat(CUSTOM_DATA_MAX_BYTES));
-    let vm_cases: Vec<(Box<dyn Fn(&mut VirtualMachineSpec)>, &str, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut VirtualMachineSpec)>;
+    let vm_cases: Vec<(Mutation, &str, &str)> = vec![
         (Box::new(|s| s.admin_username = "root".into()), "admin_username", "reserved"),
         (Box::new(|s| s.admin_username = "Admin-User".into()), "admin_username", "lowercase"),
         (Box::new(|s| s.ssh_public_key = "ssh-dss AAAAB3NzaC1kc3M=".into()), "ssh_public_key", "not accepted"),
