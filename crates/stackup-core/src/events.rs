@@ -39,6 +39,14 @@ impl ChangeSummary {
         }
     }
 
+    /// The counts in the past tense, for a finished run: `3 created, 1 updated, …`.
+    pub fn done_text(&self) -> String {
+        format!(
+            "{} created, {} updated, {} replaced, {} deleted, {} unchanged",
+            self.create, self.update, self.replace, self.delete, self.unchanged
+        )
+    }
+
     /// True when nothing would change.
     pub fn is_empty(&self) -> bool {
         self.create + self.update + self.replace + self.delete == 0

@@ -60,6 +60,8 @@ pub enum TemplatePart {
     Text(String),
     /// The string form of another resource's output.
     Ref(OutputRef),
+    /// Secret text: the resolved string is sensitive, and plans show `(sensitive)` here.
+    Sensitive(String),
 }
 
 /// A spec value: known now, or known once another resource exists.
@@ -86,6 +88,7 @@ impl<T: fmt::Debug> fmt::Debug for Input<T> {
                     match p {
                         TemplatePart::Text(t) => f.write_str(t)?,
                         TemplatePart::Ref(r) => write!(f, "${{{r}}}")?,
+                        TemplatePart::Sensitive(_) => f.write_str("(sensitive)")?,
                     }
                 }
                 Ok(())
@@ -189,6 +192,7 @@ impl<T: Serialize> Serialize for Input<T> {
                     .map(|p| match p {
                         TemplatePart::Text(t) => Value::String(t.clone()),
                         TemplatePart::Ref(r) => ref_json(r),
+                        TemplatePart::Sensitive(t) => serde_json::json!({ SECRET_MARKER: t }),
                     })
                     .collect();
                 serde_json::json!({ TEMPLATE_MARKER: arr }).serialize(s)
@@ -216,6 +220,9 @@ pub fn as_template_marker(v: &Value) -> Option<Vec<TemplatePart>> {
     arr.iter()
         .map(|p| match p {
             Value::String(s) => Some(TemplatePart::Text(s.clone())),
+            other if is_secret_value(other) => {
+                other[SECRET_MARKER].as_str().map(|s| TemplatePart::Sensitive(s.to_owned()))
+            }
             other => as_ref_marker(other).map(TemplatePart::Ref),
         })
         .collect()
@@ -247,7 +254,7 @@ pub fn collect_refs(v: &Value, out: &mut Vec<OutputRef>) {
     if let Some(parts) = as_template_marker(v) {
         out.extend(parts.into_iter().filter_map(|p| match p {
             TemplatePart::Ref(r) => Some(r),
-            TemplatePart::Text(_) => None,
+            TemplatePart::Text(_) | TemplatePart::Sensitive(_) => None,
         }));
         return;
     }
@@ -280,6 +287,10 @@ pub fn resolve_refs(v: &Value, lookup: &dyn Fn(&OutputRef) -> Option<Value>) -> 
         for p in &parts {
             match p {
                 TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Sensitive(t) => {
+                    secret = true;
+                    out.push_str(t);
+                }
                 TemplatePart::Ref(r) => {
                     let Some(mut val) = lookup(r) else { return Ok(v.clone()) };
                     if is_secret_value(&val) {

@@ -9,6 +9,7 @@
 //! See `docs/architecture.md` in the repository for the picture.
 
 pub mod backend;
+pub mod cloud_init;
 pub mod diff;
 pub mod engine;
 pub mod error;

@@ -128,8 +128,25 @@ fn compact(v: &Value) -> String {
 }
 
 fn render_spec(out: &mut String, prefix: &str, v: &Value, indent: usize) {
+    if let Some(text) = displayed_template(v) {
+        if text.contains('\n') {
+            let _ = writeln!(out, "{:indent$}+ {prefix}: <<EOT  # ${{…}} known after apply", "");
+            for line in text.lines() {
+                let _ = writeln!(out, "{:indent$}    {line}", "");
+            }
+            let _ = writeln!(out, "{:indent$}  EOT", "");
+        } else {
+            let _ = writeln!(
+                out,
+                "{:indent$}+ {prefix}: {}  # known after apply",
+                "",
+                compact(&Value::String(text.into()))
+            );
+        }
+        return;
+    }
     match v {
-        Value::Object(m) if !is_secret_value(v) && as_ref_marker(v).is_none() && as_template_marker(v).is_none() => {
+        Value::Object(m) if !is_secret_value(v) && as_ref_marker(v).is_none() => {
             for (k, c) in m {
                 let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 render_spec(out, &path, c, indent);
@@ -149,6 +166,15 @@ fn render_spec(out: &mut String, prefix: &str, v: &Value, indent: usize) {
     }
 }
 
+/// The text of a template as [`display_spec`] shows it.
+fn displayed_template(v: &Value) -> Option<&str> {
+    let m = v.as_object()?;
+    if m.len() == 2 && m.get("known_after_apply") == Some(&Value::Bool(true)) {
+        return m.get("template")?.as_str();
+    }
+    None
+}
+
 /// A spec value for display: secrets redacted, references as `(known after apply: a.b)`.
 pub(crate) fn display_value(v: &Value) -> String {
     if is_secret_value(v) {
@@ -157,10 +183,23 @@ pub(crate) fn display_value(v: &Value) -> String {
     if let Some(r) = as_ref_marker(v) {
         return format!("(known after apply: {r})");
     }
-    if as_template_marker(v).is_some() {
-        return "(known after apply)".into();
+    if let Some(parts) = as_template_marker(v) {
+        return template_preview(&parts);
     }
     compact(v)
+}
+
+/// A template as text with `${resource.output}` placeholders and `(sensitive)` secrets.
+pub(crate) fn template_preview(parts: &[crate::input::TemplatePart]) -> String {
+    use crate::input::TemplatePart;
+    parts
+        .iter()
+        .map(|p| match p {
+            TemplatePart::Text(t) => t.clone(),
+            TemplatePart::Ref(r) => format!("${{{r}}}"),
+            TemplatePart::Sensitive(_) => "(sensitive)".into(),
+        })
+        .collect()
 }
 
 /// A spec for display in plans: secrets redacted, references readable.
@@ -168,8 +207,11 @@ pub(crate) fn display_spec(v: &Value) -> Value {
     if is_secret_value(v) {
         return Value::String("(sensitive)".into());
     }
-    if as_ref_marker(v).is_some() || as_template_marker(v).is_some() {
+    if as_ref_marker(v).is_some() {
         return Value::String(display_value(v));
+    }
+    if let Some(parts) = as_template_marker(v) {
+        return serde_json::json!({ "template": template_preview(&parts), "known_after_apply": true });
     }
     match v {
         Value::Object(m) => Value::Object(m.iter().map(|(k, c)| (k.clone(), display_spec(c))).collect()),

@@ -11,5 +11,8 @@ pub use stackup_core as core;
 
 /// The names most programs need.
 pub mod prelude {
-    pub use stackup_core::{Action, Ctx, Error, Input, OutputRef, Provisioner, Secret};
+    pub use stackup_core::{
+        Action, ApplyReport, Ctx, Engine, Error, EventKind, Input, LocalBackend, MemoryBackend, OutputRef, Plan,
+        Provisioner, Secret, Stack, StateBackend, TemplatePart,
+    };
 }
