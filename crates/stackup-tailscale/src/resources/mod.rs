@@ -5,11 +5,13 @@ use std::sync::Arc;
 use stackup_core::{ApiErrorDetails, Error, Input};
 use time::OffsetDateTime;
 
+pub mod acl_policy;
 pub mod auth_key;
 pub mod device;
 pub mod device_authorization;
 pub mod device_key_expiry;
 pub mod device_tags;
+pub mod dns;
 
 /// "Now", injectable for tests.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
