@@ -4,7 +4,7 @@
 //! walks objects through their lifecycle states, answers 409 for deletes OCI would refuse, pages
 //! lists, and injects faults (429, 5xx, lost responses, out of host capacity).
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -215,10 +215,11 @@ fn required(coll: &str, b: &Value) -> Result<(), String> {
             return Err(format!("{p} is required"));
         }
     }
-    if coll == "instances" && b["shape"].as_str().is_some_and(|s| s.ends_with(".Flex")) {
-        if b.pointer("/shapeConfig/ocpus").is_none() || b.pointer("/shapeConfig/memoryInGBs").is_none() {
-            return Err("shapeConfig.ocpus and shapeConfig.memoryInGBs are required for Flex shapes".into());
-        }
+    if coll == "instances"
+        && b["shape"].as_str().is_some_and(|s| s.ends_with(".Flex"))
+        && (b.pointer("/shapeConfig/ocpus").is_none() || b.pointer("/shapeConfig/memoryInGBs").is_none())
+    {
+        return Err("shapeConfig.ocpus and shapeConfig.memoryInGBs are required for Flex shapes".into());
     }
     Ok(())
 }
@@ -359,7 +360,7 @@ impl State {
     }
 
     fn refuse_delete(&self, coll: &str, id: &str) -> Option<String> {
-        let refs = |c: &str, f: &dyn Fn(&Value) -> bool| self.live_in(c).any(|v| f(v));
+        let refs = |c: &str, f: &dyn Fn(&Value) -> bool| self.live_in(c).any(f);
         match coll {
             "subnets" => refs("instances", &|v| {
                 self.live_in("vnicAttachments").any(|a| a["instanceId"] == v["id"] && a["subnetId"] == json!(id))
