@@ -121,6 +121,17 @@ impl StateDoc {
         }
     }
 
+    /// The document without its resources.
+    pub fn clone_header(&self) -> StateDoc {
+        StateDoc {
+            version: self.version,
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            stack: self.stack.clone(),
+            resources: BTreeMap::new(),
+        }
+    }
+
     /// Parses a state document, refusing corrupt documents and newer formats with a clear error.
     /// `location` names the file in messages.
     pub fn parse(bytes: &[u8], location: &str, key: Option<&StateKey>) -> Result<Self, Error> {
@@ -224,6 +235,48 @@ impl StateKey {
         })?;
         String::from_utf8(pt).map_err(|_| Error::State("a decrypted secret is not UTF-8".into()))
     }
+}
+
+/// One resource entry as stored: secrets encrypted or dropped, derived secrets included,
+/// pretty-printed (the engine caches these so a write re-encodes only what changed).
+pub fn encode_resource(
+    r: &ResourceState,
+    key: Option<&StateKey>,
+    known_secrets: &BTreeSet<String>,
+) -> Result<Vec<u8>, Error> {
+    let mut copy = r.clone();
+    copy.outputs = encode_secrets(&mark_derived_secrets(&r.outputs, known_secrets), key)?;
+    serde_json::to_vec_pretty(&copy).map_err(|e| Error::other("encoding state", e))
+}
+
+/// Assembles a state document from its header and pre-encoded resource entries (as
+/// [`encode_resource`] makes them); the result parses like [`StateDoc::to_bytes`]'s output.
+pub fn assemble(doc: &StateDoc, entries: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + entries.values().map(|e| e.len() + 64).sum::<usize>());
+    let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+    out.extend_from_slice(
+        format!(
+            "{{\n  \"version\": {},\n  \"lineage\": {},\n  \"serial\": {},\n  \"stack\": {},\n  \"resources\": {{",
+            doc.version,
+            q(&doc.lineage),
+            doc.serial,
+            q(&doc.stack)
+        )
+        .as_bytes(),
+    );
+    for (i, (addr, bytes)) in entries.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+        out.extend_from_slice(q(addr).as_bytes());
+        out.extend_from_slice(b": ");
+        for &b in bytes {
+            out.push(b);
+            if b == b'\n' {
+                out.extend_from_slice(b"    ");
+            }
+        }
+    }
+    out.extend_from_slice(if entries.is_empty() { b"}\n}\n" } else { b"\n  }\n}\n" });
+    out
 }
 
 /// Minimum length of a secret used to scrub derived outputs (shorter ones would match by chance).
@@ -358,6 +411,19 @@ mod tests {
         assert!(err.contains(STATE_KEY_ENV), "{err}");
         let wrong = StateKey::from_bytes([8; 32]);
         assert!(StateDoc::parse(&bytes, "t", Some(&wrong)).unwrap_err().to_string().contains("wrong key"));
+    }
+
+    #[test]
+    fn assembled_documents_parse_like_whole_ones() {
+        let d = doc_with_secret();
+        let known = BTreeSet::new();
+        let entries: BTreeMap<String, Vec<u8>> =
+            d.resources.iter().map(|(a, r)| (a.clone(), encode_resource(r, None, &known).unwrap())).collect();
+        let bytes = assemble(&d, &entries);
+        let parsed = StateDoc::parse(&bytes, "t", None).unwrap();
+        assert_eq!(parsed, StateDoc::parse(&d.to_bytes(None).unwrap(), "t", None).unwrap());
+        let empty = StateDoc::new("e");
+        assert_eq!(StateDoc::parse(&assemble(&empty, &BTreeMap::new()), "t", None).unwrap(), empty);
     }
 
     #[test]

@@ -318,7 +318,7 @@ async fn persist(shared: &Shared) -> Result<(), Error> {
 
 fn set_pending(shared: &Shared, job: &Job, c: &Ctx, op: PendingKind) {
     let kind = job.provisioner.as_ref().map(|p| p.kind());
-    shared.store.update(|doc| {
+    shared.store.update_resource(&job.address, |doc| {
         let e = doc.resources.entry(job.address.clone()).or_insert_with(|| ResourceState {
             provider: kind.map(|k| k.provider.to_owned()).unwrap_or_default(),
             kind: kind.map(|k| k.name.to_owned()).unwrap_or_default(),
@@ -340,13 +340,13 @@ async fn execute(job: Job, c: Ctx, shared: &Shared) -> Result<Action, Error> {
     let mut action = job.action;
     if action == Action::Delete {
         if job.internal.gone {
-            shared.store.update(|doc| doc.resources.remove(&job.address));
+            shared.store.update_resource(&job.address, |doc| doc.resources.remove(&job.address));
             persist(shared).await?;
             return Ok(Action::NoOp);
         }
         shared.events.emit(EventKind::ResourceStarted { address: job.address.clone(), action });
         delete(&job, &prov, &c, shared).await?;
-        shared.store.update(|doc| doc.resources.remove(&job.address));
+        shared.store.update_resource(&job.address, |doc| doc.resources.remove(&job.address));
         persist(shared).await?;
         finished(shared, &job.address, action, started);
         return Ok(action);
@@ -390,7 +390,7 @@ async fn execute(job: Job, c: Ctx, shared: &Shared) -> Result<Action, Error> {
                 }
                 Err(e) => {
                     if !outcome_unknown(&e) {
-                        shared.store.update(|doc| {
+                        shared.store.update_resource(&job.address, |doc| {
                             if let Some(r) = doc.resources.get_mut(&job.address) {
                                 r.pending = None;
                             }
@@ -408,7 +408,7 @@ async fn execute(job: Job, c: Ctx, shared: &Shared) -> Result<Action, Error> {
         Action::Replace | Action::Create => {
             if action == Action::Replace {
                 delete(&job, &prov, &c, shared).await?;
-                shared.store.update(|doc| {
+                shared.store.update_resource(&job.address, |doc| {
                     if let Some(r) = doc.resources.get_mut(&job.address) {
                         r.id = None;
                         r.outputs = Value::Null;
@@ -424,7 +424,7 @@ async fn execute(job: Job, c: Ctx, shared: &Shared) -> Result<Action, Error> {
                     Ok(action)
                 }
                 Err(ce) => {
-                    shared.store.update(|doc| {
+                    shared.store.update_resource(&job.address, |doc| {
                         let Some(r) = doc.resources.get_mut(&job.address) else { return };
                         if let Some(id) = &ce.partial_id {
                             r.id = Some(id.clone());
@@ -450,7 +450,7 @@ async fn execute(job: Job, c: Ctx, shared: &Shared) -> Result<Action, Error> {
 fn record_outputs(shared: &Shared, job: &Job, id: &str, outputs: Value) {
     shared.store.note_secrets(&outputs);
     shared.outputs.lock().unwrap_or_else(|p| p.into_inner()).insert(job.address.clone(), outputs.clone());
-    shared.store.update(|doc| {
+    shared.store.update_resource(&job.address, |doc| {
         if let Some(r) = doc.resources.get_mut(&job.address) {
             r.id = Some(id.to_owned());
             r.outputs = outputs;
@@ -478,7 +478,7 @@ async fn delete(job: &Job, prov: &Arc<dyn DynProvisioner>, c: &Ctx, shared: &Sha
         Ok(()) => Ok(()),
         Err(e) => {
             if !outcome_unknown(&e) {
-                shared.store.update(|doc| {
+                shared.store.update_resource(&job.address, |doc| {
                     if let Some(r) = doc.resources.get_mut(&job.address) {
                         r.pending = None;
                     }

@@ -2,7 +2,7 @@
 //! group commit (concurrent nodes that ask for durability share one write), each write
 //! conditional on the version read so a concurrent writer is never clobbered.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use crate::backend::StateBackend;
@@ -12,11 +12,17 @@ use crate::state::{StateDoc, StateKey};
 struct Doc {
     doc: StateDoc,
     generation: u64,
+    /// Entries changed since the last write (`None`: all of them).
+    dirty: Option<BTreeSet<String>>,
 }
 
 struct Writer {
     version: Option<String>,
     written: u64,
+    /// Encoded entries from earlier writes, so a write re-encodes only what changed.
+    cache: BTreeMap<String, Vec<u8>>,
+    /// How many known secrets the cache was encoded with (more secrets: re-encode all).
+    secrets_seen: usize,
 }
 
 /// A state document being worked on, and where it is saved.
@@ -39,8 +45,8 @@ impl StateStore {
             backend,
             key,
             secrets: Mutex::new(BTreeSet::new()),
-            doc: Mutex::new(Doc { doc, generation: 0 }),
-            writer: tokio::sync::Mutex::new(Writer { version, written: 0 }),
+            doc: Mutex::new(Doc { doc, generation: 0, dirty: None }),
+            writer: tokio::sync::Mutex::new(Writer { version, written: 0, cache: BTreeMap::new(), secrets_seen: 0 }),
         })
     }
 
@@ -58,10 +64,21 @@ impl StateStore {
         self.doc.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Changes the document in memory.
+    /// Changes the document in memory (any part of it).
     pub fn update<R>(&self, f: impl FnOnce(&mut StateDoc) -> R) -> R {
         let mut d = self.lock();
         d.generation += 1;
+        d.dirty = None;
+        f(&mut d.doc)
+    }
+
+    /// Changes the entry of one resource (the closure must touch no other entry).
+    pub fn update_resource<R>(&self, address: &str, f: impl FnOnce(&mut StateDoc) -> R) -> R {
+        let mut d = self.lock();
+        d.generation += 1;
+        if let Some(dirty) = d.dirty.as_mut() {
+            dirty.insert(address.to_owned());
+        }
         f(&mut d.doc)
     }
 
@@ -83,12 +100,42 @@ impl StateStore {
         if w.written >= wanted {
             return Ok(());
         }
-        let (bytes, generation) = {
+        let secrets = self.known_secrets();
+        let (header, changed, generation) = {
             let mut d = self.lock();
             d.doc.serial += 1;
-            (d.doc.to_bytes_scrubbed(self.key.as_ref(), &self.known_secrets())?, d.generation)
+            let all = d.dirty.is_none() || secrets.len() != w.secrets_seen;
+            let changed: Vec<(String, Option<crate::state::ResourceState>)> = if all {
+                w.cache.clear();
+                d.doc.resources.iter().map(|(a, r)| (a.clone(), Some(r.clone()))).collect()
+            } else {
+                let dirty = d.dirty.as_ref().expect("checked");
+                dirty.iter().map(|a| (a.clone(), d.doc.resources.get(a).cloned())).collect()
+            };
+            d.dirty = Some(BTreeSet::new());
+            let header = d.doc.clone_header();
+            (header, changed, d.generation)
         };
-        let version = self.backend.write(&bytes, w.version.as_deref()).await?;
+        for (addr, entry) in changed {
+            match entry {
+                Some(r) => {
+                    w.cache.insert(addr, crate::state::encode_resource(&r, self.key.as_ref(), &secrets)?);
+                }
+                None => {
+                    w.cache.remove(&addr);
+                }
+            }
+        }
+        w.secrets_seen = secrets.len();
+        let bytes = crate::state::assemble(&header, &w.cache);
+        let version = match self.backend.write(&bytes, w.version.as_deref()).await {
+            Ok(v) => v,
+            Err(e) => {
+                // The cache may not match what is stored: re-encode everything next time.
+                self.lock().dirty = None;
+                return Err(e);
+            }
+        };
         w.version = Some(version);
         w.written = generation;
         Ok(())
