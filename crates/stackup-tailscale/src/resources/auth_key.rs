@@ -6,8 +6,11 @@
 //!   (state keeps it only when a state encryption key is configured).
 //! * Keys cannot change: every spec change replaces the key.
 //! * A key that is expired, revoked, or **within `renew_before` of its expiry** is planned for
-//!   replacement, so a new key exists before the old one stops working (other tools replace keys
-//!   only once they are already invalid, which leaves an outage window).
+//!   replacement, so the next apply inside that margin mints a fresh key while the old one still
+//!   works (other tools replace keys only once they are already invalid, which leaves an outage
+//!   window). Revoking an auth key does not disconnect devices that already joined with it.
+//! * [`AuthKeys::on_create`] hands the new key to your code (to store it as a CI secret) at the
+//!   one moment it exists in memory, whether or not state keeps secrets.
 //! * An interrupted create can leave one unrecorded key behind; its secret was never seen, so it
 //!   cannot be adopted. It is harmless and expires on its own.
 
@@ -204,11 +207,15 @@ impl AuthKeyOutputs {
     }
 }
 
+/// Called with the resource address and the outputs (secret included) of each created key.
+pub type OnCreate = Arc<dyn Fn(&str, &AuthKeyOutputs) + Send + Sync>;
+
 /// Manages auth keys.
 #[derive(Clone)]
 pub struct AuthKeys {
     client: TailscaleClient,
     clock: Clock,
+    on_create: Option<OnCreate>,
 }
 
 impl std::fmt::Debug for AuthKeys {
@@ -220,7 +227,14 @@ impl std::fmt::Debug for AuthKeys {
 impl AuthKeys {
     /// A provisioner using `client`.
     pub fn new(client: TailscaleClient) -> Self {
-        AuthKeys { client, clock: system_clock() }
+        AuthKeys { client, clock: system_clock(), on_create: None }
+    }
+
+    /// Calls `f` with the address and outputs of every key this provisioner creates, secret
+    /// included: the place to hand it to a secret store. Do not log it.
+    pub fn on_create(mut self, f: impl Fn(&str, &AuthKeyOutputs) + Send + Sync + 'static) -> Self {
+        self.on_create = Some(Arc::new(f));
+        self
     }
 
     /// Uses `clock` for "now" when deciding whether a key is close to expiry (tests).
@@ -337,6 +351,9 @@ impl Provisioner for AuthKeys {
         }
         let outputs = AuthKeyOutputs::from_key(k, None, Some(spec.expiry_seconds));
         ctx.progress(format!("auth key {id} created, expires {}", outputs.expires));
+        if let Some(f) = &self.on_create {
+            f(ctx.address(), &outputs);
+        }
         Ok(Created { id, outputs })
     }
 
