@@ -37,7 +37,9 @@ pub use cloud::AzureCloud;
 pub use credentials::{CredentialChain, StaticTokenCredential};
 pub use error::AzureError;
 pub use lro::LroOptions;
+pub use resources::blob_container::{BlobContainerOutputs, BlobContainerSpec, BlobContainers, PublicAccess};
 pub use resources::file_share::{FileShareOutputs, FileShareSpec, FileShares, ShareAccessTier, ShareSnapshot};
+pub use resources::lifecycle_policy::{LifecyclePolicies, LifecyclePolicyOutputs, LifecyclePolicySpec, LifecycleRule};
 pub use resources::network_interface::{NetworkInterfaceOutputs, NetworkInterfaceSpec, NetworkInterfaces};
 pub use resources::network_security_group::{
     Access, Direction, NetworkSecurityGroupOutputs, NetworkSecurityGroupSpec, NetworkSecurityGroups, Protocol,

@@ -1,6 +1,8 @@
 //! One provisioner per Azure resource kind, one file each.
 
+pub mod blob_container;
 pub mod file_share;
+pub mod lifecycle_policy;
 pub mod network_interface;
 pub mod network_security_group;
 pub mod public_ip_address;
