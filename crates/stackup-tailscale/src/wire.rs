@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeyCapabilities {
     /// What devices joining with the key get.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub devices: DeviceCapabilities,
 }
 
@@ -19,7 +19,7 @@ pub struct KeyCapabilities {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceCapabilities {
     /// `capabilities.devices.create`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub create: DeviceCreateCapabilities,
 }
 
@@ -27,16 +27,16 @@ pub struct DeviceCapabilities {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceCreateCapabilities {
     /// The key can be used more than once.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub reusable: bool,
     /// Devices are removed automatically shortly after going offline.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub ephemeral: bool,
     /// Devices are authorized without admin approval.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub preauthorized: bool,
     /// Tags devices get (`tag:ci`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub tags: Vec<String>,
 }
 
@@ -69,22 +69,22 @@ pub struct Key {
     #[serde(default)]
     pub key_type: Option<String>,
     /// Description.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub description: String,
     /// Creation time (RFC 3339).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub created: String,
     /// Expiry time (RFC 3339).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub expires: String,
     /// Revocation time, if revoked.
     #[serde(default)]
     pub revoked: Option<String>,
     /// True when the key is expired or revoked.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub invalid: bool,
     /// Capabilities.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub capabilities: KeyCapabilities,
     /// Lifetime in seconds, when the API reports it.
     #[serde(default)]
@@ -99,55 +99,55 @@ pub struct Key {
 #[serde(rename_all = "camelCase")]
 pub struct Device {
     /// Tailscale IPv4 and IPv6 addresses.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub addresses: Vec<String>,
     /// Legacy numeric id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub id: String,
     /// Preferred id (`nTESTJ30`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub node_id: String,
     /// The MagicDNS name (`egograph-prod.tail1234.ts.net`), possibly suffixed (`-1`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub name: String,
     /// The OS hostname (or `tailscale up --hostname`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub hostname: String,
     /// Owning user (login name), for user-owned devices.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub user: String,
     /// Operating system.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub os: String,
     /// When the device joined (RFC 3339; may be empty).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub created: String,
     /// Last time seen (absent while connected).
     #[serde(default)]
     pub last_seen: Option<String>,
     /// Whether the device is connected to the control plane now.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub connected_to_control: bool,
     /// Whether key expiry is disabled.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub key_expiry_disabled: bool,
     /// Node key expiry (RFC 3339).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub expires: String,
     /// Whether the device is authorized.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub authorized: bool,
     /// Shared in from another tailnet.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub is_external: bool,
     /// Tags.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub tags: Vec<String>,
     /// Ephemeral device.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub is_ephemeral: bool,
     /// Client version.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub client_version: String,
 }
 
@@ -177,7 +177,7 @@ impl Device {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct DeviceList {
     /// Devices.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub devices: Vec<Device>,
 }
 
@@ -185,7 +185,7 @@ pub struct DeviceList {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Nameservers {
     /// Global nameservers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub dns: Vec<String>,
     /// MagicDNS state after the change (POST reply only).
     #[serde(rename = "magicDNS", default, skip_serializing)]
@@ -196,7 +196,7 @@ pub struct Nameservers {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchPaths {
     /// Search domains.
-    #[serde(rename = "searchPaths", default)]
+    #[serde(rename = "searchPaths", default, deserialize_with = "null_default")]
     pub search_paths: Vec<String>,
 }
 
@@ -206,6 +206,15 @@ pub struct DnsPreferences {
     /// MagicDNS on or off.
     #[serde(rename = "magicDNS", default)]
     pub magic_dns: bool,
+}
+
+/// Reads `null` as the type's default (Tailscale sends `null` for some empty lists).
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Parses an RFC 3339 time; empty strings and Go's zero time (`0001-01-01T00:00:00Z`) are `None`.
@@ -261,6 +270,11 @@ mod tests {
         assert_eq!(d.dns_label(), "hello");
         assert!(d.created_at().is_none() && parse_time(&d.expires).is_none());
         let n: Nameservers = serde_json::from_value(json!({"dns": ["8.8.8.8"], "magicDNS": true})).unwrap();
+        let k: Key =
+            serde_json::from_value(json!({"id": "k", "description": null, "capabilities": {"devices": {"create":
+            {"tags": null}}}}))
+            .unwrap();
+        assert!(k.description.is_empty() && k.capabilities.devices.create.tags.is_empty());
         assert_eq!(n.magic_dns, Some(true));
         assert_eq!(serde_json::to_value(&n).unwrap(), json!({"dns": ["8.8.8.8"]}));
     }

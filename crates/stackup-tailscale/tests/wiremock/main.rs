@@ -7,3 +7,4 @@ mod client_auth;
 mod common;
 mod device;
 mod dns;
+mod engine;
