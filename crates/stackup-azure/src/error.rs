@@ -79,15 +79,30 @@ impl AzureError {
             ErrorKind::Connection => AzureError::Connect(msg),
             ErrorKind::Io => AzureError::Io(msg),
             ErrorKind::Credential => AzureError::Credential(msg),
-            ErrorKind::HttpResponse { status, error_code, .. } => AzureError::Api {
-                details: ApiErrorDetails {
+            ErrorKind::HttpResponse { status, error_code, raw_response } => {
+                let mut details = ApiErrorDetails {
                     status: Some(u16::from(*status)),
                     code: error_code.clone(),
                     message: msg,
                     request_id: None,
-                },
-                retry_after: None,
-            },
+                };
+                let mut retry_after = None;
+                if let Some(raw) = raw_response {
+                    let header = |name: &'static str| {
+                        raw.headers()
+                            .get_optional_str(&azure_core::http::headers::HeaderName::from_static(name))
+                            .map(str::to_owned)
+                    };
+                    details.request_id = header("x-ms-request-id");
+                    retry_after = header("retry-after").and_then(|v| stackup_core::retry::parse_retry_after(&v));
+                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw.body())
+                        && let Some(m) = v.pointer("/error/message").and_then(|m| m.as_str())
+                    {
+                        details.message = m.to_owned();
+                    }
+                }
+                AzureError::Api { details, retry_after }
+            }
             _ => AzureError::Config(msg),
         }
     }

@@ -39,6 +39,7 @@ pub use error::AzureError;
 pub use lro::LroOptions;
 pub use resources::blob_container::{BlobContainerOutputs, BlobContainerSpec, BlobContainers, PublicAccess};
 pub use resources::file_share::{FileShareOutputs, FileShareSpec, FileShares, ShareAccessTier, ShareSnapshot};
+pub use resources::key_vault_secret::{KeyVaultSecretOutputs, KeyVaultSecretSpec, KeyVaultSecrets};
 pub use resources::lifecycle_policy::{LifecyclePolicies, LifecyclePolicyOutputs, LifecyclePolicySpec, LifecycleRule};
 pub use resources::network_interface::{NetworkInterfaceOutputs, NetworkInterfaceSpec, NetworkInterfaces};
 pub use resources::network_security_group::{

@@ -130,7 +130,10 @@ async fn bad_lifecycle_and_container_inputs_are_rejected_before_any_call() {
         (vec![LifecycleRule::new("r", ["data1/"])], "rules[0].actions", "at least one action"),
         (vec![LifecycleRule::new("r-1", ["data1/"]).delete_after(7)], "rules[0].name", "letters and digits"),
         (
-            vec![LifecycleRule::new("r", ["data1/"]).delete_after(7), LifecycleRule::new("r", ["data2/"]).delete_after(7)],
+            vec![
+                LifecycleRule::new("r", ["data1/"]).delete_after(7),
+                LifecycleRule::new("r", ["data2/"]).delete_after(7),
+            ],
             "rules[1].name",
             "unique",
         ),

@@ -2,6 +2,7 @@
 
 pub mod blob_container;
 pub mod file_share;
+pub mod key_vault_secret;
 pub mod lifecycle_policy;
 pub mod network_interface;
 pub mod network_security_group;
