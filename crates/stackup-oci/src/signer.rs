@@ -99,9 +99,16 @@ pub struct SigningInput<'a> {
 }
 
 /// Signs requests with one API key.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RequestSigner {
     key: ApiKey,
+    signing_key: rsa::pkcs1v15::SigningKey<sha2::Sha256>,
+}
+
+impl std::fmt::Debug for RequestSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestSigner").field("fingerprint", &self.key.fingerprint()).finish_non_exhaustive()
+    }
 }
 
 /// True for methods whose body is signed.
@@ -126,7 +133,8 @@ pub fn content_sha256(body: &[u8]) -> String {
 impl RequestSigner {
     /// A signer for `key`.
     pub fn new(key: ApiKey) -> Self {
-        RequestSigner { key }
+        let signing_key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.rsa().clone());
+        RequestSigner { key, signing_key }
     }
 
     /// The key's fingerprint.
@@ -155,8 +163,7 @@ impl RequestSigner {
             None
         };
         let signing_string = lines.join("\n");
-        let signing_key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(self.key.rsa().clone());
-        let sig = signing_key.try_sign(signing_string.as_bytes()).map_err(|e| OciError::Signing(e.to_string()))?;
+        let sig = self.signing_key.try_sign(signing_string.as_bytes()).map_err(|e| OciError::Signing(e.to_string()))?;
         let signature = base64::engine::general_purpose::STANDARD.encode(sig.to_bytes());
         let authorization = format!(
             "Signature version=\"1\",headers=\"{}\",keyId=\"{key_id}\",algorithm=\"rsa-sha256\",signature=\"{signature}\"",

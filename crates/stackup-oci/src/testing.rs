@@ -55,6 +55,9 @@ pub const TEST_KEY_FINGERPRINT: &str = "73:61:a2:21:67:e0:df:be:7e:4b:93:1e:15:9
 /// The date of Oracle's test vector.
 pub const TEST_DATE: &str = "Thu, 05 Jan 2014 21:31:40 GMT";
 
+/// The RSA public key type [`verify_request`] takes.
+pub type PublicKey = rsa::PublicKey;
+
 /// Why a request's signature was refused by [`verify_request`].
 pub type VerifyError = String;
 

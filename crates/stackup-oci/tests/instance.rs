@@ -170,7 +170,7 @@ async fn capacity_hunt_rotates_ads_backs_off_and_succeeds() {
     assert_eq!(tokens.len(), 9);
     assert_eq!(fake.live("instances").len(), 1);
     // Before each relaunch the hunt looked for an instance from an earlier attempt.
-    let checks = fake.log().into_iter().filter(|l| l.method == "GET" && l.path.ends_with("/instances")).count();
+    let checks = fake.log().into_iter().filter(|l| l.method == "GET" && l.path.ends_with("/instances/")).count();
     assert_eq!(checks, 8);
     fake.assert_all_signed();
 }

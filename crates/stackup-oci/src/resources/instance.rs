@@ -455,7 +455,7 @@ impl Instances {
     async fn primary_vnic(&self, compartment_id: &str, instance_id: &str) -> Result<Option<VnicWire>, Error> {
         let q = [("compartmentId", compartment_id), ("instanceId", instance_id)];
         let atts: Vec<VnicAttachmentWire> =
-            self.client.list(Service::Iaas, &format!("{CORE_API}/vnicAttachments"), &q).await?;
+            self.client.list(Service::Iaas, &format!("{CORE_API}/vnicAttachments/"), &q).await?;
         let mut first = None;
         for a in atts.iter().filter(|a| a.lifecycle_state == "ATTACHED") {
             let Some(vnic_id) = &a.vnic_id else { continue };
@@ -569,7 +569,7 @@ impl Instances {
 
     async fn find_existing(&self, ctx: &Ctx, spec: &InstanceSpec) -> Result<Option<Value>, Error> {
         let q = [("compartmentId", spec.compartment_id.as_str()), ("displayName", spec.display_name.as_str())];
-        find_tagged(&self.client, ctx, &format!("{CORE_API}/instances"), &q).await
+        find_tagged(&self.client, ctx, &format!("{CORE_API}/instances/"), &q).await
     }
 
     async fn resolve_image(&self, spec: &InstanceSpec) -> Result<String, Error> {

@@ -85,7 +85,7 @@ pub struct State {
 }
 
 #[derive(Clone)]
-pub struct FakeOci(pub Arc<Mutex<State>>);
+pub struct FakeOci(pub Arc<Mutex<State>>, Arc<stackup_oci::testing::PublicKey>);
 
 fn err(status: u16, code: &str, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(status)
@@ -131,7 +131,7 @@ impl FakeOci {
                 },
             );
         }
-        FakeOci(Arc::new(Mutex::new(s)))
+        FakeOci(Arc::new(Mutex::new(s)), Arc::new(test_public_key()))
     }
 
     pub async fn start() -> (MockServer, FakeOci) {
@@ -549,7 +549,7 @@ impl Respond for FakeOci {
         let target = if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
         let headers = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut s = self.0.lock().unwrap();
-        if let Err(e) = verify_request(&test_public_key(), &method, &target, &headers, &req.body) {
+        if let Err(e) = verify_request(&self.1, &method, &target, &headers, &req.body) {
             s.sig_failures.push(format!("{method} {target}: {e}"));
             return err(
                 401,
