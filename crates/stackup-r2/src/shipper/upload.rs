@@ -1,0 +1,255 @@
+//! The pipeline that ships one source: parallel compression (blocking pool) feeding equal-size
+//! parts to several concurrent `UploadPart`s, with memory bounded by
+//! `(upload_concurrency + 1) * part_size + compression_jobs * (chunk_size + output)`, whatever
+//! the file size.
+//!
+//! A source whose compressed form fits in one part is sent with a single `PutObject`
+//! (`If-None-Match: *`). Larger ones use a multipart upload that is created lazily, and that is
+//! either completed or aborted: any failure (a part, a read, a compression error) aborts it so no
+//! orphaned upload is left behind.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use tokio::task::JoinSet;
+
+use super::gzip::{self, HEADER, Piece, Trailer};
+use super::source::Source;
+use super::{FileOutcome, FileStatus, ShipOptions};
+use crate::error::{R2Error, s3_error};
+
+/// The gzip content type; no `Content-Encoding`, so downloads stay compressed.
+pub const CONTENT_TYPE: &str = "application/gzip";
+
+pub(crate) struct Upload<'a> {
+    pub s3: &'a aws_sdk_s3::Client,
+    pub opts: &'a ShipOptions,
+    pub bucket: &'a str,
+    pub key: &'a str,
+}
+
+fn join_error(e: tokio::task::JoinError) -> R2Error {
+    R2Error::Io { path: "compression worker".into(), source: std::io::Error::other(e.to_string()) }
+}
+
+impl Upload<'_> {
+    /// True when the object exists already (an earlier run shipped it).
+    pub async fn exists(&self) -> Result<bool, R2Error> {
+        match self.s3.head_object().bucket(self.bucket).key(self.key).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = s3_error("HeadObject", e);
+                if e.is_not_found() { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+
+    pub async fn run(&self, source: Arc<dyn Source>) -> Result<FileOutcome, R2Error> {
+        let started = Instant::now();
+        if self.exists().await? {
+            return Ok(FileOutcome {
+                key: self.key.to_owned(),
+                bytes_in: 0,
+                bytes_out: 0,
+                parts: 0,
+                status: FileStatus::AlreadyShipped,
+                elapsed: started.elapsed(),
+            });
+        }
+        let mut state = MultipartState::default();
+        let result = self.pipeline(source, &mut state).await;
+        match result {
+            Ok(mut outcome) => {
+                outcome.elapsed = started.elapsed();
+                Ok(outcome)
+            }
+            Err(e) => {
+                if let Some(upload_id) = state.upload_id.take() {
+                    state.in_flight.abort_all();
+                    self.abort(&upload_id).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn abort(&self, upload_id: &str) {
+        for attempt in 1..=3 {
+            match self.s3.abort_multipart_upload().bucket(self.bucket).key(self.key).upload_id(upload_id).send().await {
+                Ok(_) => return,
+                Err(e) => {
+                    let e = s3_error("AbortMultipartUpload", e);
+                    if e.is_not_found() {
+                        return;
+                    }
+                    tracing::warn!(key = self.key, attempt, error = %e, "aborting multipart upload failed");
+                }
+            }
+        }
+    }
+
+    async fn pipeline(&self, source: Arc<dyn Source>, st: &mut MultipartState) -> Result<FileOutcome, R2Error> {
+        let opts = self.opts;
+        let total = source.len();
+        let chunk = opts.chunk_size as u64;
+        let chunks = total.div_ceil(chunk).max(1);
+        let mut jobs: FuturesOrdered<tokio::task::JoinHandle<std::io::Result<Piece>>> = FuturesOrdered::new();
+        let mut next = 0u64;
+        let mut part = BytesMut::with_capacity(opts.part_size);
+        part.extend_from_slice(&HEADER);
+        let mut trailer = Trailer::default();
+        let mut bytes_out = 0u64;
+        loop {
+            while jobs.len() < opts.compression_jobs() && next < chunks {
+                let (src, level, i) = (source.clone(), opts.level, next);
+                jobs.push_back(tokio::task::spawn_blocking(move || {
+                    let start = i * chunk;
+                    let end = (start + chunk).min(total);
+                    let dict_start = start.saturating_sub(gzip::WINDOW as u64);
+                    let mut buf = vec![0u8; (end - dict_start) as usize];
+                    src.read_exact_at(&mut buf, dict_start)?;
+                    let split = (start - dict_start) as usize;
+                    gzip::compress_chunk(&buf[split..], &buf[..split], level, i + 1 == chunks)
+                }));
+                next += 1;
+            }
+            let Some(piece) = jobs.next().await else { break };
+            let piece = piece.map_err(join_error)?.map_err(|e| R2Error::Io { path: source.describe(), source: e })?;
+            trailer.push(piece.crc, piece.len);
+            let mut data = &piece.data[..];
+            while !data.is_empty() {
+                let take = (opts.part_size - part.len()).min(data.len());
+                part.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if part.len() == opts.part_size {
+                    let full = std::mem::replace(&mut part, BytesMut::with_capacity(opts.part_size)).freeze();
+                    bytes_out += full.len() as u64;
+                    self.send_part(st, full).await?;
+                }
+            }
+        }
+        part.extend_from_slice(&trailer.bytes());
+        bytes_out += part.len() as u64;
+        let last = part.freeze();
+        if st.upload_id.is_none() {
+            let uploaded = self.put_single(last, trailer.len()).await?;
+            return Ok(FileOutcome {
+                key: self.key.to_owned(),
+                bytes_in: trailer.len(),
+                bytes_out,
+                parts: 1,
+                status: if uploaded { FileStatus::Uploaded } else { FileStatus::AlreadyShipped },
+                elapsed: Default::default(),
+            });
+        }
+        self.send_part(st, last).await?;
+        while let Some(done) = st.in_flight.join_next().await {
+            st.completed.push(done.map_err(join_error)??);
+        }
+        st.completed.sort_by_key(|p| p.part_number());
+        let parts = st.completed.len() as u32;
+        let upload_id = st.upload_id.clone().unwrap_or_default();
+        self.s3
+            .complete_multipart_upload()
+            .bucket(self.bucket)
+            .key(self.key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut st.completed))).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| s3_error("CompleteMultipartUpload", e))?;
+        st.upload_id = None;
+        Ok(FileOutcome {
+            key: self.key.to_owned(),
+            bytes_in: trailer.len(),
+            bytes_out,
+            parts,
+            status: FileStatus::Uploaded,
+            elapsed: Default::default(),
+        })
+    }
+
+    /// `PutObject` with `If-None-Match: *`; `false` when another run wrote the key first.
+    async fn put_single(&self, body: Bytes, bytes_in: u64) -> Result<bool, R2Error> {
+        let r = self
+            .s3
+            .put_object()
+            .bucket(self.bucket)
+            .key(self.key)
+            .content_type(CONTENT_TYPE)
+            .metadata("source-bytes", bytes_in.to_string())
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = s3_error("PutObject", e);
+                if e.is_precondition_failed() { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+
+    /// Starts the multipart upload if needed, waits for a free slot, and spawns the part.
+    async fn send_part(&self, st: &mut MultipartState, body: Bytes) -> Result<(), R2Error> {
+        if st.upload_id.is_none() {
+            let out = self
+                .s3
+                .create_multipart_upload()
+                .bucket(self.bucket)
+                .key(self.key)
+                .content_type(CONTENT_TYPE)
+                .send()
+                .await
+                .map_err(|e| s3_error("CreateMultipartUpload", e))?;
+            let id = out.upload_id().ok_or_else(|| R2Error::S3 {
+                operation: "CreateMultipartUpload",
+                details: stackup_core::ApiErrorDetails {
+                    message: "no UploadId in the answer".into(),
+                    ..Default::default()
+                },
+            })?;
+            st.upload_id = Some(id.to_owned());
+        }
+        while st.in_flight.len() >= self.opts.upload_concurrency {
+            if let Some(done) = st.in_flight.join_next().await {
+                st.completed.push(done.map_err(join_error)??);
+            }
+        }
+        st.next_part += 1;
+        let number = st.next_part;
+        let s3 = self.s3.clone();
+        let (bucket, key, upload_id) =
+            (self.bucket.to_owned(), self.key.to_owned(), st.upload_id.clone().unwrap_or_default());
+        st.in_flight.spawn(async move {
+            let out = s3
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| s3_error("UploadPart", e))?;
+            Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_owned)).build())
+        });
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct MultipartState {
+    upload_id: Option<String>,
+    next_part: i32,
+    in_flight: JoinSet<Result<CompletedPart, R2Error>>,
+    completed: Vec<CompletedPart>,
+}
