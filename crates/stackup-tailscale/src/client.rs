@@ -219,6 +219,22 @@ impl TailscaleClient {
         decode(&resp, "POST /tailnet/{tailnet}/keys")
     }
 
+    /// `GET /tailnet/{tailnet}/keys`: the ids of the keys the credential can see (only ids are
+    /// guaranteed in the list).
+    pub async fn list_key_ids(&self) -> Result<Vec<String>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct List {
+            #[serde(default)]
+            keys: Option<Vec<Id>>,
+        }
+        let list: List = self.get_json(self.tailnet_url(&["keys"]), "GET /tailnet/{tailnet}/keys").await?;
+        Ok(list.keys.unwrap_or_default().into_iter().map(|k| k.id).collect())
+    }
+
     /// `GET /tailnet/{tailnet}/keys/{keyId}`; `None` when it does not exist.
     pub async fn get_key(&self, id: &str) -> Result<Option<Key>, Error> {
         self.get_optional(self.tailnet_url(&["keys", id]), "GET /tailnet/{tailnet}/keys/{keyId}").await

@@ -11,8 +11,11 @@
 //!   window). Revoking an auth key does not disconnect devices that already joined with it.
 //! * [`AuthKeys::on_create`] hands the new key to your code (to store it as a CI secret) at the
 //!   one moment it exists in memory, whether or not state keeps secrets.
-//! * An interrupted create can leave one unrecorded key behind; its secret was never seen, so it
-//!   cannot be adopted. It is harmless and expires on its own.
+//! * A key created without a `description` is described with the run's idempotency token
+//!   (`stackup-…`). If a create is interrupted after Tailscale made the key but before its id was
+//!   recorded, the next plan finds that key ([`Provisioner::lookup`]), marks it `unclaimed` (its
+//!   secret was never seen) and plans its replacement, so the orphan is revoked instead of
+//!   lingering as a valid credential nobody holds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +52,8 @@ pub struct AuthKeySpec {
     /// Lifetime in seconds, 1 s to 90 days (default 90 days).
     #[serde(default = "default_expiry")]
     pub expiry_seconds: u64,
-    /// Purpose, at most 50 letters, digits, hyphens and spaces.
+    /// Purpose, at most 50 letters, digits, hyphens and spaces. When unset, stackup describes
+    /// the key with the run's idempotency token so an interrupted create can be found again.
     #[serde(default)]
     pub description: Option<String>,
     /// Plan a replacement when the key expires within this many seconds. Default: a tenth of
@@ -161,6 +165,10 @@ pub struct AuthKeyOutputs {
     pub description: String,
     /// Lifetime in seconds.
     pub expiry_seconds: u64,
+    /// Found after an interrupted create: the key exists but its secret was never seen, so it
+    /// is replaced (and thereby revoked).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unclaimed: bool,
 }
 
 impl AuthKeyOutputs {
@@ -182,6 +190,7 @@ impl AuthKeyOutputs {
             tags: sorted(create.tags),
             description: k.description,
             expiry_seconds: k.expiry_seconds.or(expiry_seconds).or(derived).unwrap_or(0),
+            unclaimed: false,
         }
     }
 
@@ -243,7 +252,14 @@ impl AuthKeys {
         self
     }
 
-    fn request(spec: &AuthKeySpec) -> CreateKeyRequest {
+    /// The description that marks a key created by the run with this idempotency token.
+    pub fn marker(token: &str) -> String {
+        let clean: String = token.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let start = clean.len().saturating_sub(50);
+        clean[start..].to_owned()
+    }
+
+    fn request(spec: &AuthKeySpec, token: &str) -> CreateKeyRequest {
         CreateKeyRequest {
             key_type: "auth",
             capabilities: KeyCapabilities {
@@ -257,7 +273,9 @@ impl AuthKeys {
                 },
             },
             expiry_seconds: Some(spec.expiry_seconds),
-            description: spec.description.clone().filter(|d| !d.is_empty()),
+            description: Some(
+                spec.description.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| Self::marker(token)),
+            ),
         }
     }
 }
@@ -304,11 +322,36 @@ impl Provisioner for AuthKeys {
         prior: Option<&AuthKeyOutputs>,
     ) -> Result<Option<AuthKeyOutputs>, Error> {
         let Some(k) = self.client.get_key(id).await? else { return Ok(None) };
-        Ok(Some(AuthKeyOutputs::from_key(
+        let mut out = AuthKeyOutputs::from_key(
             k,
             prior.and_then(|p| p.key.clone()),
             prior.map(|p| p.expiry_seconds).filter(|s| *s > 0),
-        )))
+        );
+        out.unclaimed = prior.is_some_and(|p| p.unclaimed);
+        Ok(Some(out))
+    }
+
+    async fn lookup(&self, ctx: &Ctx, spec: &AuthKeySpec) -> Result<Option<Created<AuthKeyOutputs>>, Error> {
+        // Only keys stackup described with this run's token can be recognised with certainty.
+        if spec.description.as_deref().is_some_and(|d| !d.is_empty()) {
+            return Ok(None);
+        }
+        let marker = Self::marker(ctx.idempotency_token());
+        let mut found: Option<Key> = None;
+        for id in self.client.list_key_ids().await? {
+            let Some(k) = self.client.get_key(&id).await? else { continue };
+            let is_auth = k.key_type.as_deref().is_none_or(|t| t == "auth");
+            if is_auth && !k.invalid && k.description == marker && found.as_ref().is_none_or(|f| k.created > f.created)
+            {
+                found = Some(k);
+            }
+        }
+        Ok(found.map(|k| {
+            ctx.progress(format!("found auth key {} left by an interrupted create; it will be replaced", k.id));
+            let mut outputs = AuthKeyOutputs::from_key(k, None, Some(spec.expiry_seconds));
+            outputs.unclaimed = true;
+            Created { id: outputs.id.clone(), outputs }
+        }))
     }
 
     fn diff(&self, desired: &AuthKeySpec, observed: &AuthKeyOutputs) -> Diff {
@@ -317,8 +360,20 @@ impl Provisioner for AuthKeys {
             .field_replace("ephemeral", &desired.ephemeral, &observed.ephemeral)
             .field_replace("preauthorized", &desired.preauthorized, &observed.preauthorized)
             .field_replace("tags", &sorted(desired.tags.clone()), &observed.tags)
-            .field_replace("description", desired.description.as_deref().unwrap_or(""), observed.description.as_str())
             .field_replace("expiry_seconds", &desired.expiry_seconds, &observed.expiry_seconds);
+        if let Some(desc) = &desired.description {
+            d.field_replace("description", desc.as_str(), observed.description.as_str());
+        }
+        if observed.unclaimed {
+            d.push(FieldChange {
+                path: "key".into(),
+                before: Some(serde_json::Value::String("unclaimed: created by an interrupted run, never seen".into())),
+                after: Some(serde_json::Value::String("a new key".into())),
+                unknown: false,
+                forces_replacement: true,
+                sensitive: false,
+            });
+        }
         if let Some(reason) = observed.renewal_reason((self.clock)(), desired.renew_margin()) {
             d.push(FieldChange {
                 path: "expires".into(),
@@ -335,7 +390,7 @@ impl Provisioner for AuthKeys {
     async fn create(&self, ctx: &Ctx, spec: &AuthKeySpec) -> Result<Created<AuthKeyOutputs>, CreateError> {
         self.validate(spec)?;
         ctx.progress("creating auth key");
-        let k = self.client.create_auth_key(&Self::request(spec)).await?;
+        let k = self.client.create_auth_key(&Self::request(spec, ctx.idempotency_token())).await?;
         let id = k.id.clone();
         if k.key.as_ref().is_none_or(Secret::is_empty) {
             return Err(CreateError::partial(
@@ -398,6 +453,7 @@ mod tests {
             tags: vec!["tag:ci".into()],
             description: "ci".into(),
             expiry_seconds: 30 * 86400,
+            unclaimed: false,
         }
     }
 
