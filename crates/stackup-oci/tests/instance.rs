@@ -366,3 +366,38 @@ async fn bad_instance_inputs_are_rejected_with_zero_calls() {
     p.validate(&base).unwrap();
     assert!(fake.log().is_empty());
 }
+
+#[tokio::test]
+async fn a_launch_that_terminates_while_provisioning_moves_on_to_the_next_ad() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    fake.state().terminate_after_launch.insert(ADS[0].into());
+    let created = instances(&server).create(&Ctx::detached("vm"), &spec(&sub)).await.unwrap();
+    assert_eq!(created.outputs.availability_domain, ADS[1]);
+    assert_eq!(launches(&fake).len(), 2);
+    assert_eq!(fake.live("instances").len(), 1, "the terminated one is gone, one instance runs");
+    fake.assert_all_signed();
+}
+
+#[tokio::test]
+async fn a_cancelled_run_stops_hunting() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    for ad in ADS {
+        fake.state().capacity_failures.insert(ad.into(), u32::MAX);
+    }
+    let p = Instances::new(client(&server)).capacity_hunt(CapacityHunt {
+        deadline: Duration::from_secs(3600),
+        initial_backoff: Duration::from_secs(600),
+        max_backoff: Duration::from_secs(600),
+    });
+    let ctx = Ctx::detached("vm");
+    let cancel = ctx.cancellation().clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+    });
+    let e = tokio::time::timeout(Duration::from_secs(30), p.create(&ctx, &spec(&sub))).await.unwrap().unwrap_err();
+    assert!(matches!(e.error, Error::Cancelled), "{:?}", e.error);
+    assert_eq!(launches(&fake).len(), 3, "one round, then the cancelled wait");
+}

@@ -671,7 +671,9 @@ impl Instances {
                             match self.finish(ctx, &id, spec).await {
                                 Ok(o) => return Ok(Created { id, outputs: o }),
                                 Err(Error::Provider(d))
-                                    if d.code.as_deref().is_some_and(|c| c.ends_with("TERMINATED")) =>
+                                    if d.code
+                                        .as_deref()
+                                        .is_some_and(|c| c.ends_with("TERMINATED") || c.ends_with("TERMINATING")) =>
                                 {
                                     // Capacity can also fail after acceptance: the instance terminates.
                                     last = format!("instance {id} terminated while provisioning in {where_}");

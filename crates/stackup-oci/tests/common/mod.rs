@@ -68,6 +68,8 @@ pub struct State {
     faults: Vec<FaultRule>,
     /// Launch failures left per AD (u32::MAX = never any capacity).
     pub capacity_failures: HashMap<String, u32>,
+    /// ADs where an accepted launch terminates while provisioning (capacity failing late).
+    pub terminate_after_launch: HashSet<String>,
     /// ADs that do not offer the shape at all.
     pub no_shape: HashSet<String>,
     /// Signature failures (must stay empty).
@@ -310,6 +312,9 @@ impl State {
                     return Err(err(404, "NotAuthorizedOrNotFound", "subnet not found"));
                 }
                 v["imageId"] = v["sourceDetails"]["imageId"].clone();
+                if self.terminate_after_launch.remove(&ad) {
+                    v["_doomed"] = json!(true);
+                }
                 if v.get("faultDomain").is_none() {
                     v["faultDomain"] = json!("FAULT-DOMAIN-2");
                 }
@@ -344,6 +349,10 @@ impl State {
         let out = o.value.clone();
         match state.as_str() {
             "PROVISIONING" => {
+                if o.value["_doomed"] == json!(true) {
+                    o.value["lifecycleState"] = json!("TERMINATED");
+                    return Some(o.value.clone());
+                }
                 if o.polls_left == 0 {
                     o.value["lifecycleState"] = json!(ready_state(&o.coll));
                     return Some(o.value.clone());
