@@ -401,3 +401,27 @@ async fn a_cancelled_run_stops_hunting() {
     assert!(matches!(e.error, Error::Cancelled), "{:?}", e.error);
     assert_eq!(launches(&fake).len(), 3, "one round, then the cancelled wait");
 }
+
+#[tokio::test]
+async fn an_unknown_launch_outcome_reports_the_instance_that_exists() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    // Every response to the launch is lost: the first attempt created the instance, the
+    // retransmits (same token) returned it, and the client never heard back.
+    fake.fault("POST", "/instances", Fault::Lost(Duration::from_millis(400)), 100);
+    let c = OciClient::builder()
+        .credentials(common::credentials())
+        .all_endpoints(server.uri())
+        .retry_policy(stackup_core::retry::RetryPolicy { max_attempts: 3, ..stackup_core::retry::RetryPolicy::fast() })
+        .timing(Timing::fast())
+        .request_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let p = Instances::new(c).capacity_hunt(CapacityHunt::fast(Duration::from_secs(5)));
+    let e = p.create(&Ctx::detached("vm"), &spec(&sub)).await.unwrap_err();
+    assert!(matches!(e.error, Error::MaybeSent(_)), "{:?}", e.error);
+    let live = fake.live("instances");
+    assert_eq!(live.len(), 1, "retransmits with one token made one instance");
+    assert_eq!(e.partial_id.as_deref(), live[0]["id"].as_str(), "the engine is told what exists");
+    assert_eq!(launches(&fake).len(), 3);
+}
