@@ -8,7 +8,7 @@ use std::sync::Arc;
 use reqwest::Method;
 use stackup_core::Error;
 use stackup_core::http::{HttpClient, HttpRequest, HttpResponse};
-use stackup_core::retry::RetryPolicy;
+use stackup_core::retry::{RetryPolicy, retry};
 use url::Url;
 
 use crate::auth::OAuthAuth;
@@ -26,8 +26,8 @@ pub(crate) fn join(base: &Url, segments: &[&str]) -> Url {
 }
 
 pub(crate) struct Parts {
+    /// Makes single attempts; retries are applied here.
     pub(crate) http: HttpClient,
-    pub(crate) http_once: HttpClient,
     pub(crate) api_root: Url,
     pub(crate) tailnet: String,
     pub(crate) oauth: Option<Arc<OAuthAuth>>,
@@ -148,15 +148,27 @@ impl TailscaleClient {
     /// Sends a request with retries. A `401` while using OAuth drops the cached token and
     /// retries once with a fresh one (the token may have been revoked before its expiry).
     pub async fn send(&self, req: HttpRequest) -> Result<HttpResponse, Error> {
-        match self.inner.http.send(req.clone()).await {
+        match self.send_with_retries(&req).await {
             Err(Error::Unauthenticated(_)) if self.inner.oauth.is_some() => {
                 if let Some(o) = &self.inner.oauth {
                     o.invalidate().await;
                 }
-                self.inner.http.send(req).await
+                self.send_with_retries(&req).await
             }
             other => other,
         }
+    }
+
+    async fn send_with_retries(&self, req: &HttpRequest) -> Result<HttpResponse, Error> {
+        retry(
+            &self.inner.retry,
+            req.idempotency,
+            |_| self.inner.http.send(req.clone()),
+            |attempt, delay, err| {
+                tracing::info!(provider = "tailscale", method = %req.method, path = req.url.path(), attempt, ?delay, error = %err, "retrying request");
+            },
+        )
+        .await
     }
 
     /// Sends a request that creates something and must not be repeated blindly: retried only
@@ -167,7 +179,7 @@ impl TailscaleClient {
         let start = tokio::time::Instant::now();
         let mut attempt = 1;
         loop {
-            let err = match self.inner.http_once.send(req.clone()).await {
+            let err = match self.inner.http.send(req.clone()).await {
                 Ok(r) => return Ok(r),
                 Err(e) => e,
             };

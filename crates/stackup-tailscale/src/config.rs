@@ -288,13 +288,13 @@ impl TailscaleClientBuilder {
                 a
             }
         };
-        let http = HttpClient::new(self.http_config(), auth.clone())?;
-        let mut once_cfg = self.http_config();
-        once_cfg.retry = RetryPolicy::none();
-        let http_once = HttpClient::new(once_cfg, auth)?;
+        // One connection pool; retries are applied per request by the client (creates are
+        // retried more narrowly than reads), so the HTTP layer itself makes single attempts.
+        let mut single = self.http_config();
+        single.retry = RetryPolicy::none();
+        let http = HttpClient::new(single, auth)?;
         Ok(TailscaleClient::from_parts(crate::client::Parts {
             http,
-            http_once,
             api_root,
             tailnet,
             oauth,
