@@ -435,9 +435,34 @@ impl OciClient {
         self.send(req).await?.json()
     }
 
-    /// PUTs an update and decodes the object.
+    /// PUTs an update and decodes the object. `409 IncorrectState` (the object or its parent is
+    /// busy, e.g. a VCN still UPDATING) is retried until the timing's conflict timeout, as OCI's
+    /// SDKs do.
     pub async fn put<T: DeserializeOwned, B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Result<T, Error> {
-        self.send(HttpRequest::new(Method::PUT, self.url(Service::Iaas, path, &[])?).json(body)?).await?.json()
+        let req = HttpRequest::new(Method::PUT, self.url(Service::Iaas, path, &[])?).json(body)?;
+        let timing = self.timing().clone();
+        let waiter = stackup_core::wait::Waiter {
+            what: format!("PUT {path} to leave IncorrectState"),
+            interval: timing.poll_interval,
+            max_interval: timing.max_poll_interval,
+            timeout: timing.conflict_timeout,
+        };
+        let resp = waiter
+            .wait(|| {
+                let req = req.clone();
+                async move {
+                    match self.send(req).await {
+                        Ok(r) => Ok(stackup_core::wait::Poll::Done(r)),
+                        Err(e @ Error::Conflict(_)) if e.code() == Some("IncorrectState") => {
+                            tracing::debug!(path, error = %e, "update conflicts with the object's state; retrying");
+                            Ok(stackup_core::wait::Poll::Pending(None))
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        resp.json()
     }
 
     /// DELETEs an object; already gone (404) is success. A `409 Conflict` (a dependent object

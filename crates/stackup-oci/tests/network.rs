@@ -170,6 +170,12 @@ async fn throttling_and_5xx_are_retried_re_signed_with_one_retry_token() {
         Fault::Status { status: 500, code: "InternalError", message: "oops", retry_after: None },
         1,
     );
+    fake.fault(
+        "PUT",
+        "/vcns/",
+        Fault::Status { status: 409, code: "IncorrectState", message: "VCN is UPDATING", retry_after: None },
+        2,
+    );
     let vcns = Vcns::new(client(&server));
     let created = vcns.create(&Ctx::detached("vcn"), &vcn_spec()).await.unwrap();
     let posts: Vec<_> = fake.log().into_iter().filter(|l| l.method == "POST").collect();
@@ -177,6 +183,12 @@ async fn throttling_and_5xx_are_retried_re_signed_with_one_retry_token() {
     assert!(posts.iter().all(|p| p.retry_token == posts[0].retry_token));
     assert_eq!(fake.live("vcns").len(), 1);
     assert_eq!(fake.live("vcns")[0]["id"], created.id.as_str());
+    // An update meeting 409 IncorrectState waits and tries again.
+    let mut spec = vcn_spec();
+    spec.display_name = "renamed".into();
+    let out = vcns.update(&Ctx::detached("vcn"), &created.id, &spec, &created.outputs).await.unwrap();
+    assert_eq!(out.display_name, "renamed");
+    assert_eq!(fake.log().iter().filter(|l| l.method == "PUT").count(), 3);
     fake.assert_all_signed();
 }
 
