@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{COMPARTMENT, FakeOci, SSH_KEY, client};
-use stackup_core::{Engine, MemoryBackend, Stack};
+use stackup_core::{Engine, MemoryBackend, Provisioner, Stack};
 use stackup_oci::*;
 
 fn stack(c: &OciClient) -> Stack {
@@ -160,4 +160,39 @@ async fn apply_reapply_noop_and_destroy_in_oci_order() {
     let conflicts = fake.log()[mark..].iter().filter(|l| l.method == "DELETE").count();
     assert_eq!(conflicts, 5, "no delete had to be retried for a conflict: {order:?}");
     fake.assert_all_signed();
+}
+
+#[tokio::test]
+async fn an_instance_terminated_outside_stackup_is_planned_again() {
+    let (server, fake) = FakeOci::start().await;
+    let c = client(&server);
+    let engine = Engine::new(stack(&c), Arc::new(MemoryBackend::new()));
+    engine.apply(&engine.plan().await.unwrap()).await.unwrap().into_result().unwrap();
+    let old = fake.live("instances")[0]["id"].as_str().unwrap().to_owned();
+    // Someone terminates the VM in the console.
+    Instances::new(c.clone())
+        .delete(
+            &stackup_core::Ctx::detached("console"),
+            &old,
+            &serde_json::from_value(instance_outputs_stub(&old)).unwrap(),
+        )
+        .await
+        .unwrap();
+    let plan = engine.plan().await.unwrap();
+    assert_eq!((plan.summary.create, plan.summary.unchanged), (1, 5), "{}", plan.render());
+    engine.apply(&plan).await.unwrap().into_result().unwrap();
+    let live = fake.live("instances");
+    assert_eq!(live.len(), 1);
+    assert_ne!(live[0]["id"].as_str().unwrap(), old);
+    fake.assert_all_signed();
+}
+
+fn instance_outputs_stub(id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": id, "compartment_id": COMPARTMENT, "display_name": "resonant", "availability_domain": "x",
+        "fault_domain": null, "shape": "VM.Standard.A1.Flex", "ocpus": 4.0, "memory_in_gbs": 24.0, "image_id": "i",
+        "operating_system": null, "operating_system_version": null, "boot_volume_size_in_gbs": 200, "subnet_id": "s",
+        "public_ip": null, "private_ip": null, "ssh_authorized_keys": [], "user_data_sha256": null,
+        "lifecycle_state": "RUNNING", "freeform_tags": {}
+    })
 }
