@@ -516,6 +516,15 @@ mod tests {
     }
 
     #[test]
+    fn the_token_marker_is_a_valid_description() {
+        let m = AuthKeys::marker("stackup-0123456789abcdef");
+        assert_eq!(m, "stackup-0123456789abcdef");
+        assert!(validate::key_description("d", &m).is_ok());
+        let long = AuthKeys::marker(&format!("stackup-{}/x.y", "a".repeat(80)));
+        assert!(long.len() == 50 && validate::key_description("d", &long).is_ok());
+    }
+
+    #[test]
     fn outputs_never_show_the_secret_but_serialize_it_marked() {
         let o = observed();
         assert!(!format!("{o:?}").contains("SECRET"));

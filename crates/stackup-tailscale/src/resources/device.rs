@@ -231,7 +231,17 @@ impl Devices {
                     }
                     let devices = match self.client.list_devices(&[("hostname", criteria.hostname.as_str())]).await {
                         Ok(d) => d,
-                        Err(Error::NotFound(_)) => vec![],
+                        Err(Error::NotFound(d)) => {
+                            // Treated as "not yet", but a wrong tailnet also answers 404: say so.
+                            if attempt % 5 == 1 {
+                                ctx.progress(format!(
+                                    "listing devices answered 404 ({}); is tailnet `{}` right? still waiting",
+                                    d.message,
+                                    self.client.tailnet()
+                                ));
+                            }
+                            vec![]
+                        }
                         Err(e) => return Err(e),
                     };
                     Ok(match criteria.pick(&devices) {
