@@ -185,6 +185,18 @@ impl ArmResponse {
     }
 }
 
+/// The SDK pipeline's retry options equivalent to a stackup [`RetryPolicy`] (for the data-plane
+/// clients, whose pipelines retry by themselves).
+pub fn sdk_retry_options(policy: &RetryPolicy) -> RetryOptions {
+    let to_sdk = |d: Duration| azure_core::time::Duration::milliseconds(d.as_millis().min(i64::MAX as u128) as i64);
+    RetryOptions::exponential(azure_core::http::ExponentialRetryOptions {
+        initial_delay: to_sdk(policy.initial_backoff),
+        max_retries: policy.max_attempts.saturating_sub(1),
+        max_total_elapsed: to_sdk(policy.max_elapsed),
+        max_delay: to_sdk(policy.max_backoff),
+    })
+}
+
 /// Statuses retried (with `Retry-After` when given): request timeout, throttling, server errors.
 fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)

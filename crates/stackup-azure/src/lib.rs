@@ -23,6 +23,7 @@
 
 pub mod api_versions;
 pub mod auth;
+pub mod blob_backend;
 pub mod client;
 pub mod cloud;
 pub mod credentials;
@@ -30,8 +31,10 @@ pub mod error;
 pub mod ids;
 pub mod lro;
 pub mod resources;
+pub mod sas;
 pub mod validate;
 
+pub use blob_backend::AzureBlobBackend;
 pub use client::{ArmClient, ArmClientBuilder};
 pub use cloud::AzureCloud;
 pub use credentials::{CredentialChain, StaticTokenCredential};

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
-use azure_core::http::{ClientOptions, ExponentialRetryOptions, HttpClient as SdkHttpClient, RetryOptions, Transport};
+use azure_core::http::{ClientOptions, HttpClient as SdkHttpClient, Transport};
 use azure_security_keyvault_secrets::models::{
     SecretAttributes, SetSecretParameters, UpdateSecretPropertiesParameters,
 };
@@ -132,13 +132,7 @@ impl KeyVaultSecrets {
         if let Some(c) = clients.get(vault_url) {
             return Ok(c.clone());
         }
-        let to_sdk = |d: Duration| azure_core::time::Duration::milliseconds(d.as_millis().min(i64::MAX as u128) as i64);
-        let retry = RetryOptions::exponential(ExponentialRetryOptions {
-            initial_delay: to_sdk(self.retry.initial_backoff),
-            max_retries: self.retry.max_attempts.saturating_sub(1),
-            max_total_elapsed: to_sdk(self.retry.max_elapsed),
-            max_delay: to_sdk(self.retry.max_backoff),
-        });
+        let retry = crate::client::sdk_retry_options(&self.retry);
         let options = SecretClientOptions {
             client_options: ClientOptions {
                 retry,

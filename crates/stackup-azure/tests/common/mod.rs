@@ -91,13 +91,22 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
     }
 }
 
-/// Installs a TRACE subscriber for the current thread; keep the guard alive.
-pub fn capture_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
-    let cap = LogCapture::default();
-    let sub = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(cap.clone())
-        .with_ansi(false)
-        .finish();
-    (cap, tracing::subscriber::set_default(sub))
+/// Captures every TRACE-level log line of this test binary (ours and the Azure SDK's, from any
+/// thread) into one shared buffer. Tests run in parallel, so the text holds other tests' logs
+/// too: a check that a secret is absent is only stronger for it.
+pub fn capture_logs() -> (LogCapture, ()) {
+    static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+    let cap = CAPTURE
+        .get_or_init(|| {
+            let cap = LogCapture::default();
+            let sub = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(cap.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(sub).expect("no other global subscriber in tests");
+            cap
+        })
+        .clone();
+    (cap, ())
 }
