@@ -1,8 +1,9 @@
 //! `tailscale:device`: a machine that joins the tailnet by itself (`tailscale up
 //! --auth-key … --hostname=egograph-prod`). There is no API to pre-create a device, so
 //! "creating" one means **waiting for it to join**: the provisioner polls
-//! `GET /tailnet/{tailnet}/devices?hostname=<hostname>` until a matching device appears or the
-//! deadline passes, then outputs its id, addresses and MagicDNS name.
+//! `GET /tailnet/{tailnet}/devices?hostname=<hostname>` (every fifth poll without the filter, which
+//! matches case-sensitively, while stackup matches case-insensitively) until a matching device
+//! appears or the deadline passes, then outputs its id, addresses and MagicDNS name.
 //!
 //! Matching and suffixed names are deliberate (see [`crate::device_match`]):
 //!
@@ -229,7 +230,11 @@ impl Devices {
                     if ctx.is_cancelled() {
                         return Ok(Poll::Failed(Error::Cancelled));
                     }
-                    let devices = match self.client.list_devices(&[("hostname", criteria.hostname.as_str())]).await {
+                    // The server filter matches exactly; every fifth poll lists everything so a
+                    // hostname reported in another letter case is still found.
+                    let filter = [("hostname", criteria.hostname.as_str())];
+                    let filters: &[(&str, &str)] = if attempt.is_multiple_of(5) { &[] } else { &filter };
+                    let devices = match self.client.list_devices(filters).await {
                         Ok(d) => d,
                         Err(Error::NotFound(d)) => {
                             // Treated as "not yet", but a wrong tailnet also answers 404: say so.

@@ -144,6 +144,23 @@ async fn mount_suffixed(server: &MockServer, holder_online: bool) {
 }
 
 #[tokio::test]
+async fn a_hostname_in_another_case_is_found_by_the_unfiltered_poll() {
+    let server = MockServer::start().await;
+    let upper = device("nNEW1CNTRL", "EgoGraph-Prod", "egograph-prod", "2026-11-25T10:01:00Z", true);
+    // The exact-match server filter never finds it; the full list does.
+    Mock::given(method("GET"))
+        .and(path(DEVICES))
+        .and(query_param("hostname", "egograph-prod"))
+        .respond_with(devices(vec![]))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).and(path(DEVICES)).respond_with(devices(vec![upper])).mount(&server).await;
+    let created = provisioner(&server).create(&Ctx::detached("host"), &spec()).await.unwrap();
+    assert_eq!(created.outputs.hostname, "EgoGraph-Prod");
+    assert_eq!(common::requests(&server, "GET", DEVICES).await.len(), 5);
+}
+
+#[tokio::test]
 async fn a_suffixed_name_fails_by_default_naming_the_stale_holder() {
     let server = MockServer::start().await;
     mount_suffixed(&server, false).await;
