@@ -403,7 +403,7 @@ async fn a_cancelled_run_stops_hunting() {
 }
 
 #[tokio::test]
-async fn an_unknown_launch_outcome_reports_the_instance_that_exists() {
+async fn an_unknown_launch_outcome_adopts_the_instance_that_exists() {
     let (server, fake) = FakeOci::start().await;
     let sub = subnet(&server).await;
     // Every response to the launch is lost: the first attempt created the instance, the
@@ -418,10 +418,26 @@ async fn an_unknown_launch_outcome_reports_the_instance_that_exists() {
         .build()
         .unwrap();
     let p = Instances::new(c).capacity_hunt(CapacityHunt::fast(Duration::from_secs(5)));
-    let e = p.create(&Ctx::detached("vm"), &spec(&sub)).await.unwrap_err();
-    assert!(matches!(e.error, Error::MaybeSent(_)), "{:?}", e.error);
+    let created = p.create(&Ctx::detached("vm"), &spec(&sub)).await.unwrap();
     let live = fake.live("instances");
     assert_eq!(live.len(), 1, "retransmits with one token made one instance");
-    assert_eq!(e.partial_id.as_deref(), live[0]["id"].as_str(), "the engine is told what exists");
+    assert_eq!(live[0]["id"].as_str(), Some(created.id.as_str()), "the existing instance was adopted");
+    assert_eq!(created.outputs.lifecycle_state, "RUNNING");
     assert_eq!(launches(&fake).len(), 3);
+}
+
+#[tokio::test]
+async fn an_unknown_launch_outcome_with_nothing_created_is_an_error() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    fake.fault(
+        "POST",
+        "/instances",
+        Fault::Status { status: 400, code: "InvalidParameter", message: "bad image", retry_after: None },
+        1,
+    );
+    let e = instances(&server).create(&Ctx::detached("vm"), &spec(&sub)).await.unwrap_err();
+    assert!(e.partial_id.is_none());
+    assert_eq!(e.error.code(), Some("InvalidParameter"));
+    assert_eq!(launches(&fake).len(), 1, "a 400 is neither retried nor a capacity failure");
 }

@@ -692,14 +692,22 @@ impl Instances {
                             no_shape.insert(ad.clone());
                         }
                         Err(e) => {
-                            // The launch may still have happened (lost response): report what exists.
-                            let partial = self
+                            // The launch may still have happened (every response lost): if the
+                            // instance exists, adopt it; otherwise report the failure.
+                            let found = self
                                 .find_existing(ctx, spec)
                                 .await
                                 .ok()
                                 .flatten()
                                 .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned));
-                            return Err(CreateError { error: e, partial_id: partial });
+                            let Some(id) = found else { return Err(e.into()) };
+                            ctx.progress(format!(
+                                "launch outcome unknown ({e}), but instance {id} exists; adopting it"
+                            ));
+                            return match self.finish(ctx, &id, spec).await {
+                                Ok(o) => Ok(Created { id, outputs: o }),
+                                Err(e) => Err(CreateError::partial(e, id)),
+                            };
                         }
                     }
                 }
