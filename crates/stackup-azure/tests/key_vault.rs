@@ -211,6 +211,10 @@ async fn secret_lifecycle_versions_and_no_op_reapply() {
     assert_eq!(secrets.diff(&tagged, &updated2).action(), Action::NoOp);
 
     assert!(!format!("{updated2:?}").contains("s3cr3t-value"));
+    // Even a plain value is serialised (into plans and state) as a secret.
+    let plain = KeyVaultSecretSpec { value: Input::Value("plain-s3cr3t".into()), ..spec("x") };
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(stackup_core::secret::is_secret_value(&json["value"]), "{json}");
     assert!(logs.text().contains("performing request"), "SDK logs captured");
     assert!(!logs.text().contains("s3cr3t-value"), "value leaked into logs");
 

@@ -99,6 +99,16 @@ async fn storage_account_lifecycle_with_keys_as_secrets() {
     assert_eq!(put["properties"]["allowBlobPublicAccess"], false);
     assert_eq!(put["kind"], "StorageV2");
     assert_eq!(arm.count("POST", "/checknameavailability"), 1);
+    // POSTs without a body still say `Content-Length: 0` (ARM answers 411 otherwise).
+    let list_keys = arm
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path().ends_with("/listKeys"))
+        .unwrap();
+    assert_eq!(list_keys.headers.get("content-length").map(|v| v.to_str().unwrap().to_owned()).as_deref(), Some("0"));
 
     // Secrets never show: not in Debug, not in any log line (ours or the SDK's), and they
     // serialise only as secret markers the engine encrypts or drops.

@@ -38,7 +38,9 @@ pub struct KeyVaultSecretSpec {
     pub vault_url: Input<String>,
     /// Name: 1–127 letters, digits and `-`.
     pub name: String,
-    /// The value (pass a [`Secret`] or another resource's secret output).
+    /// The value (pass a [`Secret`] or another resource's secret output). Always serialised as
+    /// sensitive, so plans never show it even when given as a plain value.
+    #[serde(serialize_with = "always_sensitive")]
     pub value: Input<String>,
     /// Content type (`text/plain`, `application/x-pem-file`).
     #[serde(default)]
@@ -75,6 +77,13 @@ pub struct KeyVaultSecretOutputs {
     /// Whether deleting purges (from the spec; carried forward by `read`).
     #[serde(default)]
     pub purge_on_delete: bool,
+}
+
+fn always_sensitive<S: serde::Serializer>(v: &Input<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Input::Value(x) => Input::Sensitive(x.clone()).serialize(s),
+        other => other.serialize(s),
+    }
 }
 
 /// Manages Key Vault secrets.
@@ -198,7 +207,7 @@ impl KeyVaultSecrets {
         let body = params.try_into().map_err(|e: azure_core::Error| Error::from(AzureError::from_core(&e)))?;
         let resp = self.client(vault)?.set_secret(&spec.name, body, None).await.map_err(|e| {
             let err = Error::from(AzureError::from_core(&e));
-            if err.code() == Some("Conflict") || err.to_string().contains("deleted but recoverable") {
+            if err.to_string().contains("deleted but recoverable") {
                 Error::Conflict(stackup_core::ApiErrorDetails {
                     code: err.code().map(str::to_owned),
                     message: format!(
