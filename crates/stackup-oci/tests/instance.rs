@@ -441,3 +441,32 @@ async fn an_unknown_launch_outcome_with_nothing_created_is_an_error() {
     assert_eq!(e.error.code(), Some("InvalidParameter"));
     assert_eq!(launches(&fake).len(), 1, "a 400 is neither retried nor a capacity failure");
 }
+
+#[tokio::test]
+async fn dropped_connections_on_launch_make_one_instance() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    // The first two launches reach OCI (which creates the instance) but the connection drops
+    // before the response: a real reset, not a timeout.
+    let proxy = common::dropping_proxy::DroppingProxy::start(server.uri(), "POST /20160918/instances/", 2).await;
+    let c = OciClient::builder()
+        .credentials(common::credentials())
+        .all_endpoints(&proxy.url)
+        .retry_policy(stackup_core::retry::RetryPolicy::fast())
+        .timing(Timing::fast())
+        .build()
+        .unwrap();
+    let created = Instances::new(c)
+        .capacity_hunt(CapacityHunt::fast(Duration::from_secs(5)))
+        .create(&Ctx::detached("vm"), &spec(&sub))
+        .await
+        .unwrap();
+    assert_eq!(proxy.dropped.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let l = launches(&fake);
+    assert_eq!(l.len(), 3, "two dropped, the third answered from the retry token");
+    assert!(l.iter().all(|x| x.retry_token == l[0].retry_token));
+    let live = fake.live("instances");
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0]["id"].as_str(), Some(created.id.as_str()));
+    fake.assert_all_signed();
+}

@@ -18,6 +18,8 @@ use stackup_oci::testing::{
 use stackup_oci::{ApiKey, Credentials, KeyId, OciClient, Timing};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+pub mod dropping_proxy;
+
 pub const COMPARTMENT: &str = "ocid1.compartment.oc1..aaaaaaaatestcompartment";
 pub const ADS: [&str; 3] = ["Uocm:PHX-AD-1", "Uocm:PHX-AD-2", "Uocm:PHX-AD-3"];
 pub const IMAGE_NEW: &str = "ocid1.image.oc1.phx.ubuntu2404new";
