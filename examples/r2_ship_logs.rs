@@ -38,7 +38,7 @@ OPTIONS:
   --part-size-mib N       multipart part size, 5..=5120 [default: 8]
   --uploads N             parts uploading at once [default: 3]
   --threads N             compression threads [default: all cores]
-  --level N               gzip level 1..=9 [default: 6]
+  --level N               gzip level 0..=9 (0 = store) [default: 6]
   --ensure-bucket         create the bucket first if it does not exist
   --print-rclone-conf     print the rclone.conf section (secret replaced by a placeholder) and exit
   --write-rclone-conf F   write the rclone.conf section with the secret to F (mode 0600) and exit

@@ -14,7 +14,7 @@ fn options(bucket: &str) -> ShipOptions {
     o.timestamp = "20261125_160000".into();
     o.part_size = MIN_PART_SIZE;
     o.chunk_size = 256 * 1024;
-    o.level = 1; // debug builds compress slowly; the pipeline is the same at every level
+    o.level = 0; // debug builds deflate slowly; chunking, ordering, parts and CRCs are the same at every level
     o
 }
 
@@ -60,8 +60,8 @@ async fn multipart_ship_round_trips_and_reruns_idempotently() {
     // Two containers in Docker's layout: one big (several parts), one small (single PutObject).
     let big_id = "a1b2c3d4e5f6";
     let small_id = "0f0e0d0c0b0a";
-    let mut big = noise(13 * 1024 * 1024, 7);
-    big.extend_from_slice(&common::docker_log(2 * 1024 * 1024, 1));
+    let mut big = noise(10 * 1024 * 1024, 7);
+    big.extend_from_slice(&common::docker_log(1024 * 1024, 1));
     let small = common::docker_log(300 * 1024, 2);
     for (id, data) in [(big_id, &big), (small_id, &small)] {
         std::fs::create_dir_all(dir.path().join(id)).unwrap();
@@ -129,7 +129,7 @@ async fn a_failure_mid_file_aborts_the_multipart_upload() {
     common::create_bucket(&client, &bucket).await;
     let shipper = Shipper::new(client.clone(), options(&bucket)).unwrap();
     let source =
-        FailingSource { inner: MemorySource::new("noise", noise(16 * 1024 * 1024, 3)), fail_after: 12 * 1024 * 1024 };
+        FailingSource { inner: MemorySource::new("noise", noise(12 * 1024 * 1024, 3)), fail_after: 9 * 1024 * 1024 };
     let err = shipper.ship_source(Arc::new(source), "20261125_160000/broken.log.gz").await.unwrap_err();
     assert!(matches!(err, R2Error::Io { .. }), "{err}");
     assert!(err.to_string().contains("injected read failure"), "{err}");
@@ -175,5 +175,21 @@ async fn bad_inputs_give_clear_errors_and_lose_nothing() {
     let e =
         Shipper::new(client.clone(), ShipOptions { timestamp: "yesterday".into(), ..options(&bucket) }).unwrap_err();
     assert!(matches!(&e, R2Error::InvalidInput { field, .. } if field == "timestamp"), "{e}");
+    common::cleanup(&client, &bucket).await;
+}
+
+#[tokio::test]
+async fn level_6_output_is_a_standard_gzip_of_the_input() {
+    let client = common::moto_client();
+    let bucket = common::unique("stackup-lvl6");
+    common::create_bucket(&client, &bucket).await;
+    let shipper =
+        Shipper::new(client.clone(), ShipOptions { level: 6, chunk_size: 64 * 1024, ..options(&bucket) }).unwrap();
+    let data = common::docker_log(200 * 1024, 9);
+    let out = shipper.ship_source(Arc::new(MemorySource::new("log", data.clone())), "lvl6/x.log.gz").await.unwrap();
+    assert!(out.bytes_out * 3 < out.bytes_in, "compressed: {out:?}");
+    let (gz, _) = download(&client, &bucket, "lvl6/x.log.gz").await;
+    assert_eq!(&gz[..3], &[0x1f, 0x8b, 0x08], "gzip magic + deflate");
+    assert_eq!(gunzip(&gz), data);
     common::cleanup(&client, &bucket).await;
 }

@@ -50,7 +50,8 @@ pub struct ShipOptions {
     pub compression_threads: usize,
     /// Uncompressed bytes per compression job. Default 1 MiB.
     pub chunk_size: usize,
-    /// Deflate level 1..=9. Default 6 (as `gzip`).
+    /// Deflate level 0..=9 (0 stores without compressing, for input that is compressed
+    /// already). Default 6 (as `gzip`).
     pub level: u32,
 }
 
@@ -108,8 +109,8 @@ impl ShipOptions {
         if !(64 * 1024..=64 * 1024 * 1024).contains(&self.chunk_size) {
             return Err(R2Error::invalid("chunk_size", "must be between 64 KiB and 64 MiB"));
         }
-        if !(1..=9).contains(&self.level) {
-            return Err(R2Error::invalid("level", "must be 1 to 9"));
+        if self.level > 9 {
+            return Err(R2Error::invalid("level", "must be 0 to 9"));
         }
         Ok(())
     }
@@ -364,7 +365,7 @@ mod tests {
             ("timestamp", ShipOptions { timestamp: "2026-01-01".into(), ..ok.clone() }),
             ("part_size", ShipOptions { part_size: 1024 * 1024, ..ok.clone() }),
             ("prefix", ShipOptions { prefix: "/x".into(), ..ok.clone() }),
-            ("level", ShipOptions { level: 0, ..ok.clone() }),
+            ("level", ShipOptions { level: 10, ..ok.clone() }),
             ("upload_concurrency", ShipOptions { upload_concurrency: 0, ..ok.clone() }),
         ] {
             let e = o.validate().unwrap_err();
