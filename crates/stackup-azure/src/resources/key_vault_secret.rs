@@ -277,7 +277,7 @@ impl Provisioner for KeyVaultSecrets {
             }
             Ok(())
         })?;
-        if spec.tags.len() > 15 {
+        if spec.tags.len() > 12 {
             return Err(Error::invalid("tags", "Key Vault allows 15 tags (stackup uses 3 of them): at most 12"));
         }
         crate::validate::tags("tags", &spec.tags)
