@@ -470,3 +470,34 @@ async fn dropped_connections_on_launch_make_one_instance() {
     assert_eq!(live[0]["id"].as_str(), Some(created.id.as_str()));
     fake.assert_all_signed();
 }
+
+#[tokio::test]
+async fn free_tier_guard_sums_per_ad_limits_when_there_is_no_regional_one() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    {
+        let mut st = fake.state();
+        st.limits.remove("standard-a1-core-regional-count");
+        st.limits.remove("standard-a1-memory-regional-count");
+        // 2 OCPU / 12 GB per AD, 3 ADs: 6 / 36 in all, 3 OCPU already used in AD-1.
+        st.limits.insert("standard-a1-core-count".into(), 2.0);
+        st.limits.insert("standard-a1-memory-count".into(), 12.0);
+        st.extra_used.insert("standard-a1-core-count".into(), 3.0);
+    }
+    let e = instances(&server).create(&Ctx::detached("vm"), &spec(&sub)).await.unwrap_err();
+    assert!(e.error.to_string().contains("3 OCPU of A1 in use + 4 requested = 7 > allowance 6"), "{}", e.error);
+    let per_ad_calls = fake
+        .log()
+        .into_iter()
+        .filter(|l| {
+            l.path.contains("standard-a1-core-count/resourceAvailability") && l.query.contains("availabilityDomain=")
+        })
+        .count();
+    assert_eq!(per_ad_calls, 3, "usage read per availability domain");
+    fake.state().extra_used.clear();
+    let mut s = spec(&sub);
+    s.ocpus = Some(2.0);
+    s.memory_in_gbs = Some(12.0);
+    instances(&server).create(&Ctx::detached("vm"), &s).await.unwrap();
+    fake.assert_all_signed();
+}

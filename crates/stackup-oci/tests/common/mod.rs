@@ -464,7 +464,16 @@ impl State {
                     .limits
                     .iter()
                     .filter(|(n, _)| n.as_str() == name)
-                    .map(|(n, v)| json!({"name": n, "scopeType": "REGION", "value": v}))
+                    .flat_map(|(n, v)| {
+                        if n.contains("regional") || n.starts_with("total-") {
+                            vec![json!({"name": n, "scopeType": "REGION", "value": v})]
+                        } else {
+                            // Per-AD limits: one value per availability domain.
+                            ADS.iter()
+                                .map(|ad| json!({"name": n, "scopeType": "AD", "availabilityDomain": ad, "value": v}))
+                                .collect()
+                        }
+                    })
                     .collect();
                 ok(&Value::Array(v))
             }
@@ -472,8 +481,25 @@ impl State {
                 let Some(limit) = self.limits.get(*name) else {
                     return err(404, "NotAuthorizedOrNotFound", "no such limit");
                 };
-                let a1 = self.live_in("instances").filter(|i| i["shape"] == json!("VM.Standard.A1.Flex"));
+                let per_ad = !(name.contains("regional") || name.starts_with("total-"));
+                let ad = query.get("availabilityDomain").cloned();
+                if per_ad != ad.is_some() {
+                    return err(400, "InvalidParameter", "availabilityDomain is required exactly for AD-scoped limits");
+                }
+                let a1 = self.live_in("instances").filter(|i| {
+                    i["shape"] == json!("VM.Standard.A1.Flex")
+                        && ad.as_deref().is_none_or(|a| i["availabilityDomain"].as_str() == Some(a))
+                });
+                let extra = if ad.as_deref().is_none_or(|a| a == ADS[0]) {
+                    self.extra_used.get(*name).copied().unwrap_or(0.0)
+                } else {
+                    0.0
+                };
                 let live_use: f64 = match *name {
+                    "standard-a1-core-count" => a1.map(|i| i["shapeConfig"]["ocpus"].as_f64().unwrap_or(0.0)).sum(),
+                    "standard-a1-memory-count" => {
+                        a1.map(|i| i["shapeConfig"]["memoryInGBs"].as_f64().unwrap_or(0.0)).sum()
+                    }
                     "standard-a1-core-regional-count" => {
                         a1.map(|i| i["shapeConfig"]["ocpus"].as_f64().unwrap_or(0.0)).sum()
                     }
@@ -486,7 +512,7 @@ impl State {
                         .sum(),
                     _ => 0.0,
                 };
-                let used = live_use + self.extra_used.get(*name).copied().unwrap_or(0.0);
+                let used = live_use + extra;
                 ok(&json!({"used": used, "available": (limit - used).max(0.0)}))
             }
             _ => err(404, "NotFound", "unknown limits path"),
