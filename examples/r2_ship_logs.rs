@@ -124,6 +124,24 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => return usage_error(e),
     };
+    if args.print_rclone || args.write_rclone.is_some() {
+        let config = match R2Config::from_env() {
+            Ok(c) => c,
+            Err(e) => return usage_error(format!("{e} (the rclone section needs the R2_* variables)")),
+        };
+        if args.print_rclone {
+            print!("{}", rclone_section("r2", &config, stackup_r2::Jurisdiction::Default, SecretInConfig::Placeholder));
+        }
+        if let Some(path) = &args.write_rclone {
+            let section = rclone_section("r2", &config, stackup_r2::Jurisdiction::Default, SecretInConfig::Include);
+            if let Err(e) = write_private(path, &section) {
+                return usage_error(format!("writing {path}: {e}"));
+            }
+            eprintln!("wrote rclone remote `r2` to {path} (mode 0600)");
+        }
+        return ExitCode::SUCCESS;
+    }
+
     let online = has_credentials() && !args.dry_run;
     let bucket = match (&args.bucket, online) {
         (Some(b), _) => b.clone(),
@@ -145,24 +163,6 @@ async fn main() -> ExitCode {
     opts.level = args.level;
     if let Err(e) = opts.validate() {
         return usage_error(e);
-    }
-
-    if args.print_rclone || args.write_rclone.is_some() {
-        let config = match R2Config::from_env() {
-            Ok(c) => c,
-            Err(e) => return usage_error(format!("{e} (the rclone section needs the R2_* variables)")),
-        };
-        if args.print_rclone {
-            print!("{}", rclone_section("r2", &config, opts.jurisdiction, SecretInConfig::Placeholder));
-        }
-        if let Some(path) = &args.write_rclone {
-            let section = rclone_section("r2", &config, opts.jurisdiction, SecretInConfig::Include);
-            if let Err(e) = write_private(path, &section) {
-                return usage_error(format!("writing {path}: {e}"));
-            }
-            eprintln!("wrote rclone remote `r2` to {path} (mode 0600)");
-        }
-        return ExitCode::SUCCESS;
     }
 
     let items = match opts.plan(&args.glob) {

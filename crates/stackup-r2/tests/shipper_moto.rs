@@ -76,7 +76,13 @@ async fn multipart_ship_round_trips_and_reruns_idempotently() {
     assert_eq!(report.exit_code(), EXIT_OK, "{report}");
     assert_eq!((report.uploaded(), report.skipped(), report.failed()), (2, 0, 0));
     let line = report.to_string();
-    assert!(line.contains("shipped 2 file(s)") && line.contains("ratio") && line.contains("MiB/s"), "{line}");
+    assert!(
+        line.contains("shipped 2 file(s)")
+            && line.contains("ratio")
+            && line.contains("MiB/s")
+            && line.contains("MiB in"),
+        "{line}"
+    );
 
     for (id, data) in [(big_id, &big), (small_id, &small)] {
         let key = format!("20261125_160000/{id}.log.gz");

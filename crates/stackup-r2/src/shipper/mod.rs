@@ -226,6 +226,21 @@ fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
 
+/// Bytes in the largest unit that keeps the number above 1 (`512 B`, `3.4 KiB`, `1.0 GiB`).
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 impl ShipReport {
     /// Files uploaded now.
     pub fn uploaded(&self) -> usize {
@@ -266,13 +281,13 @@ impl fmt::Display for ShipReport {
         let ratio = if bout == 0 { 0.0 } else { bin as f64 / bout as f64 };
         write!(
             f,
-            "shipped {} file(s), {} already shipped, {} failed: {:.1} MiB in, {:.1} MiB out, ratio {:.2}x, \
+            "shipped {} file(s), {} already shipped, {} failed: {} in, {} out, ratio {:.2}x, \
              {:.1} MiB/s in {:.2}s",
             self.uploaded(),
             self.skipped(),
             self.failed(),
-            mib(bin),
-            mib(bout),
+            human_bytes(bin),
+            human_bytes(bout),
             ratio,
             mib(bin) / secs,
             secs
@@ -353,6 +368,13 @@ mod tests {
         assert_eq!(o.key_for("abc123"), "20260101_120000/abc123.log.gz");
         o.prefix = "prod".into();
         assert_eq!(o.key_for("abc123"), "prod/20260101_120000/abc123.log.gz");
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 + 512), "3.5 KiB");
+        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
     }
 
     #[test]

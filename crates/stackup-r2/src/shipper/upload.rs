@@ -147,6 +147,14 @@ impl Upload<'_> {
                 elapsed: Default::default(),
             });
         }
+        // The trailer may push the last part past the part size: R2 wants the last part no
+        // larger than the others, so send a full part first.
+        let mut last = last;
+        if last.len() > opts.part_size {
+            let rest = last.split_off(opts.part_size);
+            self.send_part(st, last).await?;
+            last = rest;
+        }
         self.send_part(st, last).await?;
         while let Some(done) = st.in_flight.join_next().await {
             st.completed.push(done.map_err(join_error)??);
