@@ -192,8 +192,14 @@ impl Cli {
     }
 }
 
+#[cfg(feature = "azure")]
+async fn azure_backend(account: &str, container: &str, blob: &str) -> Result<Arc<dyn StateBackend>, Error> {
+    crate::state_backends::azure_blob(account, container, blob).await
+}
+
+#[cfg(not(feature = "azure"))]
 async fn azure_backend(_: &str, _: &str, _: &str) -> Result<Arc<dyn StateBackend>, Error> {
-    Err(Error::Config("azblob:// state is not available in this build: use a file or r2:// state".into()))
+    Err(Error::Config("azblob:// state needs the `azure` feature of stackup".into()))
 }
 
 #[cfg(feature = "r2")]
