@@ -139,8 +139,9 @@ impl HttpRequest {
     }
 }
 
-/// A response with its body read.
-#[derive(Debug, Clone)]
+/// A response with its body read. `Debug` shows the status and body size only: bodies can
+/// carry secrets (created keys, tokens).
+#[derive(Clone)]
 pub struct HttpResponse {
     /// Status code.
     pub status: StatusCode,
@@ -148,6 +149,15 @@ pub struct HttpResponse {
     pub headers: HeaderMap,
     /// Body bytes.
     pub body: Bytes,
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpResponse {
@@ -327,6 +337,17 @@ mod tests {
         cfg.retry = RetryPolicy::fast();
         cfg.request_id_headers = vec!["x-req"];
         HttpClient::new(cfg, Arc::new(NoAuth)).unwrap()
+    }
+
+    #[test]
+    fn response_debug_hides_the_body() {
+        let r = HttpResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{\"key\":\"tskey-auth-SECRET\"}"),
+        };
+        let d = format!("{r:?}");
+        assert!(!d.contains("SECRET") && d.contains("200"), "{d}");
     }
 
     #[tokio::test]

@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::error::Error;
 
 /// The outcome of one probe.
@@ -46,7 +48,25 @@ impl Waiter {
 
     /// Probes until done, failed, or timed out. Errors returned by the probe itself end the wait
     /// unless they are transient (throttling, 5xx, transport), which are treated as pending.
-    pub async fn wait<T, F, Fut>(&self, mut probe: F) -> Result<T, Error>
+    pub async fn wait<T, F, Fut>(&self, probe: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Poll<T>, Error>>,
+    {
+        self.wait_inner(None, probe).await
+    }
+
+    /// Like [`Waiter::wait`], but stops with [`Error::Cancelled`] as soon as `token` fires,
+    /// even mid-sleep: pass the run's token from [`crate::Ctx::cancellation`].
+    pub async fn wait_or_cancel<T, F, Fut>(&self, token: &CancellationToken, probe: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Poll<T>, Error>>,
+    {
+        self.wait_inner(Some(token), probe).await
+    }
+
+    async fn wait_inner<T, F, Fut>(&self, cancel: Option<&CancellationToken>, mut probe: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Poll<T>, Error>>,
@@ -66,7 +86,13 @@ impl Waiter {
                 return Err(Error::Timeout { what: self.what.clone(), after: elapsed });
             }
             let sleep = next.min(self.timeout - elapsed);
-            tokio::time::sleep(sleep).await;
+            match cancel {
+                Some(token) => tokio::select! {
+                    _ = tokio::time::sleep(sleep) => {}
+                    _ = token.cancelled() => return Err(Error::Cancelled),
+                },
+                None => tokio::time::sleep(sleep).await,
+            }
             interval = interval.mul_f64(1.5).min(self.max_interval);
         }
     }
@@ -111,6 +137,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancellation_interrupts_a_sleep() {
+        let token = CancellationToken::new();
+        let t2 = token.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            t2.cancel();
+        });
+        let start = tokio::time::Instant::now();
+        let r: Result<(), _> = Waiter::new("device", Duration::from_secs(600))
+            .every(Duration::from_secs(60))
+            .wait_or_cancel(&token, || async { Ok(Poll::Pending(None)) })
+            .await;
+        assert!(matches!(r, Err(Error::Cancelled)));
+        assert!(start.elapsed() < Duration::from_secs(10));
     }
 
     #[tokio::test(start_paused = true)]
