@@ -39,7 +39,7 @@ pub struct OciConfig {
     pub tenancy: String,
     /// Region (`us-ashburn-1`).
     pub region: Option<String>,
-    /// Key passphrase, if configured (encrypted keys are refused, so only its presence matters).
+    /// Passphrase of an encrypted `key_file` (`pass_phrase`, or `passphrase` as the Go SDK reads).
     pub pass_phrase: Option<Secret>,
     /// Session token file (`oci session authenticate`).
     pub security_token_file: Option<PathBuf>,
@@ -189,7 +189,7 @@ impl OciConfig {
         let key_path = self.key_file.clone().ok_or_else(|| err("key `key_file` is missing".into()))?;
         let pem = std::fs::read_to_string(&key_path)
             .map_err(|e| err(format!("key `key_file`: cannot read {}: {e}", key_path.display())))?;
-        let key = ApiKey::from_pem(&pem, &key_path.display().to_string())?;
+        let key = ApiKey::from_pem_with_passphrase(&pem, &key_path.display().to_string(), self.pass_phrase.as_ref())?;
         let key_id = match &self.security_token_file {
             Some(p) => KeyId::SecurityTokenFile(p.clone()),
             None => {
@@ -278,6 +278,41 @@ mod tests {
         let e = OciConfig::parse(&missing, &cfg, "DEFAULT").unwrap().credentials().unwrap_err().to_string();
         assert!(e.contains("key_file") && e.contains("/nope/key.pem"), "{e}");
     }
+
+    #[test]
+    fn encrypted_keys_use_the_profile_pass_phrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = write(dir.path(), "enc.pem", ENC_KEY);
+        let base = format!(
+            "[DEFAULT]\nuser={TEST_USER}\nfingerprint={TEST_KEY_FINGERPRINT}\nkey_file={}\ntenancy={TEST_TENANCY}\n",
+            key.display()
+        );
+        let with = format!("{base}pass_phrase=hunter2\n");
+        let c = OciConfig::parse(&with, Path::new("/c"), "DEFAULT").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.credentials().unwrap().key.fingerprint(), TEST_KEY_FINGERPRINT);
+        let e = OciConfig::parse(&base, Path::new("/c"), "DEFAULT").unwrap().credentials().unwrap_err().to_string();
+        assert!(e.contains("pass_phrase") && e.contains("enc.pem"), "{e}");
+    }
+
+    const ENC_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+Proc-Type: 4,ENCRYPTED
+DEK-Info: AES-256-CBC,C545AD483D9BC6F9FF4A4B00CE180C2B
+
+6yWwObWY1/UrTMAhwhvajhxVfstMI4Djl7fFZdlZFz8Icjgq2ud7BZ6x501nMmIf
+VG99SudChuQjAzyFsRYR297hGHgkAv1jL8EWo3HafzZDHZh1k9V92/FWJuVGdgDJ
+eQI/AhZ+uMCz6sPjwtK/rj289ls+Uu7mcBC6jJj51P4U+pxWx8vFYTeMWs0WupuF
+YUCWmSG1ho/rHBGiFFKlyOD77PUusJdd1LEp9/XbWuz1VJPR5vNvQ0RHkAz3vLcM
+lTimAcRjVwRkhK8X80gaoxamOD9D7idRq6UlgNqoZvP8ptd5gVbl2LqDBb6LU34z
+JPGGFGJUE3hQioRfVv+zER8u2ez8uInB9h/wiAsv0fUzhST3CPPZ75ZGHXqz13ou
+MbgOr0YXxVK4gNdIEbdQmohNQludyHYBqawudK6AwBRduE2TbdO9mEuEhNaYPVbX
+cj2w14u8Wm6lnISIK0HM0QMA7eFGnbGyBKQWdNDi7VpY7kLpQ8ZqWQcws6jW46Ke
+oM+FmghuOjlhEqPwprZl1WH6ihd+RmPGE5f/Jk+lRYEMM4LjSQszQkRINgXdLwCv
+ohXs90eJk65puW4fBwYivDAZj7YxCAHkw9lwhguuqJwUwzJfVXksOzjh6gOvlVN2
+C0qCZ8VhZgMxnqytWRsmotsF4UAjixM6yr5CoNWh7vm6FD3xmvqr1okzNLqkEwsf
+aReM2iUYkwoctW+U4kAUKWRVi4EwcJWc/YKAVskvQpvtbL7kycGnRGcl8011pJLm
+v7U8lYl0royzj8ktignUtrocuAoPlPop/LGobCs788M5KBOVrPi5bwkfCuK/YF1L
+-----END RSA PRIVATE KEY-----";
 
     #[test]
     fn security_token_profiles_need_no_user() {
