@@ -208,6 +208,7 @@ async fn seed_000_applies_reapplies_as_a_no_op_and_destroys_cleanly() {
     assert!(!plan.render().contains("secretvalue"));
 
     // Destroy leaves nothing behind.
+    arm.clear_log();
     let report = engine.destroy().await.unwrap();
     assert!(report.is_success(), "{report:?}");
     assert_eq!(arm.resource_count(), 0, "{:?}", arm.state.lock().unwrap().resources.keys().collect::<Vec<_>>());

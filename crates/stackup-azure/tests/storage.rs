@@ -64,6 +64,29 @@ async fn resource_group_lifecycle() {
 }
 
 #[tokio::test]
+async fn a_group_holding_foreign_resources_is_not_deleted() {
+    let arm = FakeArm::start().await;
+    let c = client(&arm);
+    let ctx = Ctx::detached("rg");
+    let rgs = ResourceGroups::new(c.clone());
+    let created = rgs.create(&ctx, &rg_spec()).await.unwrap();
+    // Someone put a storage account into the group by hand.
+    let foreign = FakeArm::account_path("blossom-rg", "handmade1");
+    arm.set_resource(&foreign, serde_json::json!({"id": foreign, "name": "handmade1", "type": "Microsoft.Storage/storageAccounts", "location": "japaneast", "tags": {}}));
+    let err = rgs.delete(&ctx, &created.id, &created.outputs).await.unwrap_err();
+    assert_eq!(err.code(), Some("ResourceGroupNotEmpty"));
+    assert!(err.to_string().contains("handmade1"), "{err}");
+    assert_eq!(arm.count("DELETE", "/resourcegroups/blossom-rg"), 0);
+    // This stack's own leftovers do not block, and the opt-in deletes everything.
+    ResourceGroups::new(c.clone())
+        .delete_with_contents(true)
+        .delete(&ctx, &created.id, &created.outputs)
+        .await
+        .unwrap();
+    assert_eq!(arm.resource_count(), 0);
+}
+
+#[tokio::test]
 async fn an_existing_group_not_created_by_this_stack_is_not_taken_over() {
     let arm = FakeArm::start().await;
     let rgs = ResourceGroups::new(client(&arm));

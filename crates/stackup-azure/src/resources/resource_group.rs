@@ -3,6 +3,11 @@
 //! Create: `PUT /subscriptions/{sub}/resourcegroups/{rg}` (synchronous). Delete: `DELETE` on the
 //! same path, answered 202 + `Location` and awaited until ARM reports the group gone (every
 //! resource inside it is deleted too).
+//!
+//! Because deleting a group deletes everything in it, `delete` first lists the group's
+//! resources (`GET {rg}/resources`) and refuses while any remains that this stack did not
+//! create (the engine deletes the stack's own resources first), unless the provisioner was built
+//! with [`ResourceGroups::delete_with_contents`].
 
 use std::collections::BTreeMap;
 
@@ -45,12 +50,44 @@ pub struct ResourceGroupOutputs {
 #[derive(Debug, Clone)]
 pub struct ResourceGroups {
     client: ArmClient,
+    delete_with_contents: bool,
 }
 
 impl ResourceGroups {
     /// A provisioner using `client`.
     pub fn new(client: ArmClient) -> Self {
-        ResourceGroups { client }
+        ResourceGroups { client, delete_with_contents: false }
+    }
+
+    /// Lets `delete` remove a group that still holds resources this stack did not create (they
+    /// are deleted with it). Off by default.
+    pub fn delete_with_contents(mut self, yes: bool) -> Self {
+        self.delete_with_contents = yes;
+        self
+    }
+
+    /// Resources in the group not tagged as this stack's.
+    async fn foreign_resources(&self, ctx: &Ctx, id: &str) -> Result<Vec<String>, Error> {
+        let mut url = self.client.url(&format!("{id}/resources"), RESOURCES, &[])?;
+        let mut foreign = Vec::new();
+        loop {
+            let page = self
+                .client
+                .send(&crate::client::ArmRequest::new(crate::client::ArmMethod::Get, url))
+                .await?
+                .json_value()?;
+            for r in page.get("value").and_then(serde_json::Value::as_array).into_iter().flatten() {
+                let tags = tags_of(r);
+                if tags.get("stackup-stack").map(String::as_str) != Some(ctx.stack()) {
+                    foreign.push(str_at(r, "/id"));
+                }
+            }
+            match page.get("nextLink").and_then(serde_json::Value::as_str) {
+                Some(next) if !next.is_empty() => url = self.client.check_poll_url(next)?,
+                _ => break,
+            }
+        }
+        Ok(foreign)
     }
 
     fn path(&self, name: &str) -> Result<String, Error> {
@@ -126,6 +163,28 @@ impl Provisioner for ResourceGroups {
     }
 
     async fn delete(&self, ctx: &Ctx, id: &str, _observed: &Self::Outputs) -> Result<(), Error> {
+        if !self.delete_with_contents {
+            let foreign = match self.foreign_resources(ctx, id).await {
+                Ok(f) => f,
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if !foreign.is_empty() {
+                let shown: Vec<&str> = foreign.iter().take(5).map(String::as_str).collect();
+                return Err(Error::Conflict(stackup_core::ApiErrorDetails {
+                    status: None,
+                    code: Some("ResourceGroupNotEmpty".into()),
+                    message: format!(
+                        "resource group `{id}` still holds {} resource(s) this stack did not create ({}{}); delete them, \
+                         or build the provisioner with ResourceGroups::delete_with_contents(true)",
+                        foreign.len(),
+                        shown.join(", "),
+                        if foreign.len() > 5 { ", …" } else { "" }
+                    ),
+                    request_id: None,
+                }));
+            }
+        }
         self.client.delete(Some(ctx), id, RESOURCES).await
     }
 }

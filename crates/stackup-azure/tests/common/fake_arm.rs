@@ -296,6 +296,22 @@ impl State {
         query: &BTreeMap<String, String>,
         snapshot: Option<String>,
     ) -> ResponseTemplate {
+        // Resources_ListByResourceGroup: the group's top-level resources.
+        if let Some(rg) = lpath.strip_suffix("/resources")
+            && kind_of(rg) == Kind::ResourceGroup
+        {
+            if !self.resources.contains_key(rg) {
+                return self.not_found(rg);
+            }
+            let prefix = format!("{rg}/providers/");
+            let value: Vec<Value> = self
+                .resources
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix) && k.trim_matches('/').split('/').count() == 8)
+                .map(|(_, v)| json!({"id": v["id"], "name": v["name"], "type": v["type"], "location": v["location"], "tags": v.get("tags").cloned().unwrap_or(json!({}))}))
+                .collect();
+            return self.respond(200, Some(json!({ "value": value })), vec![]);
+        }
         if kind_of(lpath) == Kind::ShareList {
             let mut value = vec![];
             let prefix = format!("{lpath}/");
