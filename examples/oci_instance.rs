@@ -31,9 +31,15 @@ fn cloud_init() -> CloudConfig {
         .package("docker.io")
         .package("docker-compose-v2")
         .package("iptables-persistent")
-        // Oracle's Ubuntu images REJECT everything but SSH: open 80/443 before that rule.
-        .shell("iptables -I INPUT 6 -m state --state NEW -p tcp --dport 80 -j ACCEPT")
-        .shell("iptables -I INPUT 6 -m state --state NEW -p tcp --dport 443 -j ACCEPT")
+        // Oracle's Ubuntu images end INPUT with a REJECT: insert 80/443 at its position.
+        .shell(
+            "iptables -I INPUT $(iptables -L INPUT --line-numbers -n | awk '$2 == \"REJECT\" {print $1; exit}') \
+             -m state --state NEW -p tcp --dport 80 -j ACCEPT",
+        )
+        .shell(
+            "iptables -I INPUT $(iptables -L INPUT --line-numbers -n | awk '$2 == \"REJECT\" {print $1; exit}') \
+             -m state --state NEW -p tcp --dport 443 -j ACCEPT",
+        )
         .shell("netfilter-persistent save")
         .command(["systemctl", "enable", "--now", "docker"])
         .command(["usermod", "-aG", "docker", "ubuntu"])
