@@ -210,3 +210,31 @@ async fn an_existing_object_is_not_uploaded_again() {
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(reqs.len(), 1, "only the HEAD");
 }
+
+#[tokio::test]
+async fn dropped_connections_are_retried_then_reported_as_transport_errors() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        // Read the request, then hang up without answering.
+        while let Ok((mut s, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+            drop(s);
+        }
+    });
+    let config = R2Config::for_endpoint(&format!("http://{addr}"), "AK", "SK")
+        .unwrap()
+        .with_s3_retry(3, Duration::from_millis(1));
+    let shipper = Shipper::new(R2Client::new(config).unwrap(), options()).unwrap();
+    let err = shipper.ship_source(Arc::new(MemorySource::new("x", b"x".to_vec())), "t/x.log.gz").await.unwrap_err();
+    assert!(matches!(err, stackup_r2::R2Error::Transport { .. }), "{err}");
+    assert!(err.to_string().contains("HeadObject"), "{err}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "the SDK retried the dropped connection");
+    let core: stackup_core::Error = err.into();
+    assert!(matches!(core, stackup_core::Error::MaybeSent(_) | stackup_core::Error::Transport(_)), "{core}");
+}
