@@ -107,6 +107,23 @@ async fn compute_limit(client: &OciClient, regional: &str, per_ad: &str) -> Resu
     Ok(None)
 }
 
+/// Explains a Limits API refusal: the guard cannot decide, so it says how to let it (a policy)
+/// or how to skip it.
+fn limits_unreadable(e: Error) -> Error {
+    match e {
+        Error::NotFound(mut d) | Error::PermissionDenied(mut d) => {
+            d.message = format!(
+                "the free-tier guard cannot read the tenancy's limits ({}): allow it with a policy such as \
+                 `Allow group <group> to inspect resource-availability in tenancy`, or set `allow_billing: true` to \
+                 launch without the check",
+                d.message
+            );
+            Error::PermissionDenied(d)
+        }
+        other => other,
+    }
+}
+
 fn fmt_num(v: f64) -> String {
     if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v}") }
 }
@@ -135,7 +152,7 @@ pub async fn check(
             if wanted <= 0.0 {
                 continue;
             }
-            let Some(l) = compute_limit(client, regional, per_ad).await? else {
+            let Some(l) = compute_limit(client, regional, per_ad).await.map_err(limits_unreadable)? else {
                 return Err(OciError::FreeTier {
                     field: field.into(),
                     message: format!(

@@ -501,3 +501,25 @@ async fn free_tier_guard_sums_per_ad_limits_when_there_is_no_regional_one() {
     instances(&server).create(&Ctx::detached("vm"), &s).await.unwrap();
     fake.assert_all_signed();
 }
+
+#[tokio::test]
+async fn an_unreadable_limits_api_explains_how_to_proceed() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    fake.fault(
+        "GET",
+        "/20190729/limitValues",
+        Fault::Status {
+            status: 404,
+            code: "NotAuthorizedOrNotFound",
+            message: "Authorization failed or requested resource not found.",
+            retry_after: None,
+        },
+        1,
+    );
+    let e = instances(&server).create(&Ctx::detached("vm"), &spec(&sub)).await.unwrap_err();
+    assert!(matches!(e.error, Error::PermissionDenied(_)), "{:?}", e.error);
+    let msg = e.error.to_string();
+    assert!(msg.contains("free-tier guard") && msg.contains("allow_billing") && msg.contains("policy"), "{msg}");
+    assert!(launches(&fake).is_empty());
+}
