@@ -92,9 +92,17 @@ impl CredentialChain {
             sources.push(Source { name: "WorkloadIdentityCredential", credential: c, probe_imds: false });
         }
         let user_assigned_id = if secret.is_none() { client.clone().map(UserAssignedId::ClientId) } else { None };
+        // Few, quick retries: on a machine where something answers on the metadata address
+        // without being IMDS, the chain must move on to the next source promptly.
+        let mi_retry = stackup_core::retry::RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(300),
+            max_backoff: Duration::from_secs(2),
+            max_elapsed: Duration::from_secs(10),
+        };
         let mi = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
             user_assigned_id,
-            ..Default::default()
+            client_options: ClientOptions { retry: crate::client::sdk_retry_options(&mi_retry), ..client_options() },
         }));
         // Unsupported managed identity environments (Service Fabric, Arc) are skipped.
         if let Ok(c) = mi {
@@ -186,5 +194,38 @@ impl TokenCredential for StaticTokenCredential {
             self.token.secret().to_owned(),
             azure_core::time::OffsetDateTime::now_utc() + azure_core::time::Duration::hours(1),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unset(name: &str) -> bool {
+        env(name).is_none()
+    }
+
+    #[tokio::test]
+    async fn the_chain_is_ordered_and_explains_every_failure() {
+        let chain = CredentialChain::from_env(&AzureCloud::public()).unwrap();
+        let names = chain.source_names();
+        assert_eq!(names.last(), Some(&"DeveloperToolsCredential"), "{names:?}");
+        assert!(!format!("{chain:?}").contains("secret"));
+        // The rest depends on the machine: only judge a bare environment without `az`.
+        let bare = [ENV_CLIENT_SECRET, ENV_FEDERATED_TOKEN_FILE, ENV_IDENTITY_ENDPOINT].iter().all(|v| unset(v));
+        if !bare {
+            return;
+        }
+        assert_eq!(names, ["ManagedIdentityCredential", "DeveloperToolsCredential"]);
+        let az_on_path = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("az").exists() || d.join("azd").exists()));
+        if az_on_path || imds_reachable().await {
+            return;
+        }
+        let err = chain.get_token(&["https://management.azure.com/.default"], None).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("az login"), "{msg}");
+        assert!(msg.contains("ManagedIdentityCredential: the VM instance metadata service is not reachable"), "{msg}");
+        assert!(msg.contains("DeveloperToolsCredential"), "{msg}");
     }
 }
