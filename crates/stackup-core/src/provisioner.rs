@@ -200,6 +200,17 @@ pub trait Provisioner: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Asks the provider to check a change while planning, without changing anything (a
+    /// server-side validation endpoint). Called for resources planned to be created, updated or
+    /// replaced whose spec is fully known. Returns warnings for the plan; an error fails the
+    /// plan (missing credentials or no network, as in an offline plan, only skip the check with
+    /// a note). The
+    /// default checks nothing.
+    async fn plan_check(&self, ctx: &Ctx, spec: &Self::Spec) -> Result<Vec<String>, Error> {
+        let _ = (ctx, spec);
+        Ok(vec![])
+    }
+
     /// Compares desired and observed. Pure: no I/O.
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff;
 

@@ -67,6 +67,8 @@ pub trait DynProvisioner: Send + Sync {
     fn diff(&self, spec: &Value, observed: &Value) -> Result<Diff, Error>;
     /// Reads by id.
     async fn read(&self, ctx: &Ctx, id: &str, prior: Option<&Value>) -> Result<Option<Value>, Error>;
+    /// Server-side check during plan; returns warnings.
+    async fn plan_check(&self, ctx: &Ctx, spec: &Value) -> Result<Vec<String>, Error>;
     /// Finds an object an interrupted create may have made.
     async fn lookup(&self, ctx: &Ctx, spec: &Value) -> Result<Option<(String, Value)>, Error>;
     /// Creates.
@@ -115,6 +117,9 @@ impl<P: Provisioner> DynProvisioner for Erased<P> {
             Some(o) => Ok(Some(with_id(id, ser(&o)?))),
             None => Ok(None),
         }
+    }
+    async fn plan_check(&self, ctx: &Ctx, spec: &Value) -> Result<Vec<String>, Error> {
+        self.0.plan_check(ctx, &de("spec", spec)?).await
     }
     async fn lookup(&self, ctx: &Ctx, spec: &Value) -> Result<Option<(String, Value)>, Error> {
         match self.0.lookup(ctx, &de("spec", spec)?).await? {

@@ -241,6 +241,20 @@ pub(crate) async fn plan(engine: &Engine, destroy: bool) -> Result<Plan, Error> 
                 }
                 None => (Action::Create, Vec::<FieldChange>::new()),
             };
+            // Server-side checks of changes whose spec is fully known.
+            if matches!(action, Action::Create | Action::Update | Action::Replace) {
+                let mut unresolved = vec![];
+                crate::input::collect_refs(&resolved, &mut unresolved);
+                if unresolved.is_empty() {
+                    match node.provisioner.plan_check(&ctx(engine, addr, ""), &resolved).await {
+                        Ok(warnings) => notes.extend(warnings.into_iter().map(|w| format!("warning: {w}"))),
+                        Err(e @ (Error::Config(_) | Error::Unauthenticated(_) | Error::Transport(_))) => {
+                            notes.push(format!("server-side check skipped: {e}"))
+                        }
+                        Err(e) => return Err(with_address(addr, e)),
+                    }
+                }
+            }
             let token = entry
                 .and_then(|e| e.pending.as_ref())
                 .filter(|p| p.op == PendingKind::Create && adopted.is_none())

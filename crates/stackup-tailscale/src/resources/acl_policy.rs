@@ -158,6 +158,14 @@ impl Provisioner for AclPolicies {
         Ok(Some(self.outputs(self.client.get_policy().await?)))
     }
 
+    /// Runs the API's validate endpoint on the policy while planning; its warnings go into the plan.
+    async fn plan_check(&self, _ctx: &Ctx, spec: &AclPolicySpec) -> Result<Vec<String>, Error> {
+        match spec.policy.known() {
+            Some(policy) => Ok(self.validate_with_api(policy).await?.warnings),
+            None => Ok(vec![]),
+        }
+    }
+
     fn diff(&self, desired: &AclPolicySpec, observed: &AclPolicyOutputs) -> Diff {
         let mut d = Diff::new();
         match desired.policy.known() {

@@ -37,6 +37,7 @@ struct Tailnet {
     policy_version: u32,
     /// Create the next key, then answer too late for the client (the reply is lost).
     stall_next_key_create: bool,
+    validations: u32,
 }
 
 #[derive(Clone, Default)]
@@ -147,6 +148,10 @@ impl Respond for FakeTailnet {
                 t.magic_dns = body["magicDNS"].as_bool().unwrap();
                 ok(json!({"magicDNS": t.magic_dns}))
             }
+            ("POST", ["tailnet", "-", "acl", "validate"]) => {
+                t.validations += 1;
+                ok(json!({}))
+            }
             ("GET", ["tailnet", "-", "acl"]) => ResponseTemplate::new(200)
                 .insert_header("etag", format!("\"v{}\"", t.policy_version).as_str())
                 .set_body_string(t.policy.clone()),
@@ -235,6 +240,7 @@ async fn egograph_apply_reapply_and_destroy() {
 
     let plan = engine.plan().await.unwrap();
     assert_eq!(plan.summary.create, 7, "{}", plan.render());
+    assert_eq!(fake.0.lock().unwrap().validations, 1, "the policy is validated by the API while planning");
     let report = engine.apply(&plan).await.unwrap().into_result().unwrap();
     assert_eq!(report.summary.create, 7);
     {
