@@ -162,7 +162,10 @@ async fn run() -> Result<ExitCode, Error> {
                 let t = ops.target().clone();
                 eprintln!("regenerating key2 of {} and switching {} to it…", t.account, t.vm);
                 let r = ops.rotate_storage_key().await?;
-                println!("{} regenerated; {} on {} rewritten and the share remounted", r.key_name, t.credentials_file, t.vm);
+                println!(
+                    "{} regenerated; {} on {} rewritten and the share remounted",
+                    r.key_name, t.credentials_file, t.vm
+                );
                 println!("{}", r.vm_output.trim());
             }
             Day2::Snapshot => {
@@ -188,9 +191,15 @@ async fn run() -> Result<ExitCode, Error> {
     let code = stackup::cli::run(&cli, &engine).await?;
     match cli.command {
         Command::Plan if !cli.json => {
-            println!("cloud-init for {} (customData; ${{…}} is filled in at apply time):\n", blossom.virtual_machine.address());
+            println!(
+                "cloud-init for {} (customData; ${{…}} is filled in at apply time):\n",
+                blossom.virtual_machine.address()
+            );
             println!("{}", blossom.cloud_init.preview());
-            println!("storage account: {} (suffix from the stack name; override with --storage-suffix)", blossom.storage_account_name);
+            println!(
+                "storage account: {} (suffix from the stack name; override with --storage-suffix)",
+                blossom.storage_account_name
+            );
         }
         Command::Apply | Command::Output if !cli.json => print_endpoints(&blossom, &engine.outputs().await?),
         _ => {}

@@ -113,8 +113,12 @@ async fn cloud_init_matches_the_golden_file_and_the_document() {
     ] {
         assert!(preview.contains(line), "missing {line:?}");
     }
-    assert!(preview.contains("  - path: \"/etc/systemd/system/blossom.service\"\n    owner: \"root:root\"\n    permissions: \"0644\"\n"));
-    assert!(preview.ends_with("  - [\"systemctl\", \"daemon-reload\"]\n  - [\"systemctl\", \"enable\", \"--now\", \"blossom.service\"]\n"));
+    assert!(preview.contains(
+        "  - path: \"/etc/systemd/system/blossom.service\"\n    owner: \"root:root\"\n    permissions: \"0644\"\n"
+    ));
+    assert!(preview.ends_with(
+        "  - [\"systemctl\", \"daemon-reload\"]\n  - [\"systemctl\", \"enable\", \"--now\", \"blossom.service\"]\n"
+    ));
 }
 
 #[tokio::test]
@@ -143,7 +147,10 @@ async fn bad_values_are_refused_before_anything_is_added() {
     let cases: Vec<(BlossomOnAzure, &str)> = vec![
         (BlossomOnAzure::new("not a key"), "blossom_on_azure.ssh_public_key"),
         (BlossomOnAzure::new(KEY).storage_account_suffix("12-45"), "blossom_on_azure.storage_account_suffix"),
-        (BlossomOnAzure::new(KEY).storage_account_suffix("1234567890123456"), "blossom_on_azure.storage_account_suffix"),
+        (
+            BlossomOnAzure::new(KEY).storage_account_suffix("1234567890123456"),
+            "blossom_on_azure.storage_account_suffix",
+        ),
         (BlossomOnAzure::new(KEY).storage_account_name("Blossom"), "blossom_on_azure.storage_account_name"),
         (BlossomOnAzure::new(KEY).share_quota_gib(0), "blossom_on_azure.share_quota_gib"),
         (BlossomOnAzure::new(KEY).admin_username("root"), "blossom_on_azure.admin_username"),
@@ -257,7 +264,9 @@ async fn apply_reapply_destroy() {
     let acct = account();
     assert!(doc.starts_with("#cloud-config\n"));
     assert!(doc.contains(&format!("      username={acct}\n      password=key1-{acct}-secretvalue==\n")));
-    assert!(doc.contains(&format!("  - [\"//{acct}.file.core.windows.net/blossom-data\", \"/mnt/blossom/data\", \"cifs\"")));
+    assert!(
+        doc.contains(&format!("  - [\"//{acct}.file.core.windows.net/blossom-data\", \"/mnt/blossom/data\", \"cifs\""))
+    );
     assert!(!doc.contains("${"), "unresolved reference in {doc}");
 
     // Outputs: public IP, SSH command, share path.
@@ -286,7 +295,8 @@ async fn throttling_and_server_errors_are_retried() {
     let arm = FakeArm::start().await;
     let throttled = || json!({"error": {"code": "TooManyRequests", "message": "The request is being throttled."}});
     let busy = || json!({"error": {"code": "InternalServerError", "message": "Encountered internal server error."}});
-    for fragment in ["/resourcegroups/", "/storageaccounts/", "/shares/", "/networksecuritygroups/", "/virtualmachines/"]
+    for fragment in
+        ["/resourcegroups/", "/storageaccounts/", "/shares/", "/networksecuritygroups/", "/virtualmachines/"]
     {
         arm.fault(Some("PUT"), fragment, 429, vec![("retry-after", "0.01".into())], throttled());
     }
@@ -375,7 +385,10 @@ impl Respond for RunCommand {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         assert!(req.headers.get("authorization").is_some());
         self.bodies.lock().unwrap().push(serde_json::from_slice(&req.body).unwrap());
-        let op = format!("{}/subscriptions/{SUB}/providers/Microsoft.Compute/locations/japaneast/operations/rc-1", self.base);
+        let op = format!(
+            "{}/subscriptions/{SUB}/providers/Microsoft.Compute/locations/japaneast/operations/rc-1",
+            self.base
+        );
         ResponseTemplate::new(202)
             .insert_header("azure-asyncoperation", format!("{op}?api-version=2025-04-01").as_str())
             .insert_header("location", format!("{op}?monitor=true&api-version=2025-04-01").as_str())
@@ -457,7 +470,10 @@ async fn key_rotation_regenerates_key2_and_rewrites_the_vm_credentials() {
     let script: Vec<&str> = body["script"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
     let text = script.join("\n");
     assert!(!text.contains(&key2), "the key must travel as a parameter, not in the script");
-    assert!(text.contains(&format!("printf 'username=%s\\npassword=%s\\n' '{}' \"$key\" > /etc/smbcredentials/blossomdata.cred.new", account())));
+    assert!(text.contains(&format!(
+        "printf 'username=%s\\npassword=%s\\n' '{}' \"$key\" > /etc/smbcredentials/blossomdata.cred.new",
+        account()
+    )));
     assert!(text.contains("chmod 600 /etc/smbcredentials/blossomdata.cred.new && mv -f"));
     assert!(text.contains("systemctl restart mnt-blossom-data.mount"));
     assert!(text.contains("mountpoint -q /mnt/blossom/data"));

@@ -5,4 +5,8 @@
 
 #[cfg(feature = "azure")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
+pub mod app_storage_on_azure;
+
+#[cfg(feature = "azure")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
 pub mod blossom_on_azure;
