@@ -10,3 +10,19 @@ pub mod app_storage_on_azure;
 #[cfg(feature = "azure")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
 pub mod blossom_on_azure;
+
+#[cfg(feature = "tailscale")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tailscale")))]
+pub mod tailnet_server;
+
+#[cfg(feature = "r2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "r2")))]
+pub mod logs_to_r2;
+
+#[cfg(feature = "oci")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oci")))]
+pub mod free_tier_on_oci;
+
+#[cfg(all(feature = "oci", feature = "r2", feature = "tailscale"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "oci", feature = "r2", feature = "tailscale"))))]
+pub mod full_stack;
