@@ -97,7 +97,7 @@ fn rclone_conf(dir: &Path, endpoint: &str) -> std::io::Result<std::path::PathBuf
         &p,
         format!(
             "[bench]\ntype = s3\nprovider = Other\naccess_key_id = bench\nsecret_access_key = bench-secret\n\
-             endpoint = {endpoint}\nregion = us-east-1\nforce_path_style = true\nacl = private\n"
+             endpoint = {endpoint}\nregion = us-east-1\nforce_path_style = true\nacl = private\nno_head = true\n"
         ),
     )?;
     Ok(p)
@@ -108,16 +108,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut size_mib: u64 = 1024;
     let mut endpoint = std::env::var("STACKUP_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".to_owned());
     let mut keep = false;
+    let mut level: u32 = ShipOptions::new("x-y-z").level;
+    let mut skip_rclone = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--size-mib" => size_mib = it.next().ok_or("--size-mib needs a value")?.parse()?,
             "--endpoint" => endpoint = it.next().ok_or("--endpoint needs a value")?,
             "--keep" => keep = true,
+            "--level" => level = it.next().ok_or("--level needs a value")?.parse()?,
+            "--no-rclone" => skip_rclone = true,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let rclone_version = Command::new("rclone").arg("version").output().ok().filter(|o| o.status.success());
+    // rclone 1.60 fails with LoadCustomCABundleError when AWS_CA_BUNDLE is set.
+    let rclone_version =
+        Command::new("rclone").arg("version").env_remove("AWS_CA_BUNDLE").output().ok().filter(|o| o.status.success());
     let Some(rclone_version) = rclone_version else {
         return Err("rclone not found: install Debian's rclone (apt-get install -y rclone)".into());
     };
@@ -137,10 +143,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s3 = client.s3()?.clone();
     let bucket = format!("stackup-bench-{:08x}", std::process::id());
     s3.create_bucket().bucket(&bucket).send().await?;
+    // moto answers `x-amz-version-id: null` on an unversioned bucket, and rclone 1.60 then sends
+    // `HEAD ?versionId=null`, which moto rejects (400): versioning gives rclone a real version id.
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
 
     // Ours.
     let mut opts = ShipOptions::new(&bucket);
     opts.timestamp = "20261125_000000".into();
+    opts.level = level;
     let threads = opts.compression_threads;
     let (part_mib, uploads) = (opts.part_size / (1024 * 1024), opts.upload_concurrency);
     let shipper = Shipper::new(client.clone(), opts)?;
@@ -152,7 +170,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         s3.head_object().bucket(&bucket).key("stackup/bench.log.gz").send().await?.content_length().unwrap_or(0) as u64;
     let ours_tp = mib(bytes_in) / ours_secs;
     println!(
-        "stackup: {:.1} MiB in {:.2}s = {:.1} MiB/s; object {:.2} MiB in {} parts ({} MiB parts, {} uploads in flight, {} compression threads, zlib-rs level 6)",
+        "stackup: {:.1} MiB in {:.2}s = {:.1} MiB/s; object {:.2} MiB in {} parts ({} MiB parts, {} uploads in flight, {} compression threads, zlib-rs level {})",
         mib(bytes_in),
         ours_secs,
         ours_tp,
@@ -160,8 +178,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ours.parts,
         part_mib,
         uploads,
-        threads
+        threads,
+        level
     );
+    if skip_rclone {
+        println!("peak rss MiB: {rss:.1} (rclone skipped)");
+        return Ok(());
+    }
 
     // rclone: the seed's pipeline.
     let conf = rclone_conf(dir.path(), &endpoint)?;
@@ -221,8 +244,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     if !keep {
-        for key in ["stackup/bench.log.gz", "rclone/bench.log.gz"] {
-            let _ = s3.delete_object().bucket(&bucket).key(key).send().await;
+        let versions = s3.list_object_versions().bucket(&bucket).send().await?;
+        for v in versions.versions() {
+            let _ = s3
+                .delete_object()
+                .bucket(&bucket)
+                .key(v.key().unwrap_or_default())
+                .set_version_id(v.version_id().map(str::to_owned))
+                .send()
+                .await;
+        }
+        for m in versions.delete_markers() {
+            let _ = s3
+                .delete_object()
+                .bucket(&bucket)
+                .key(m.key().unwrap_or_default())
+                .set_version_id(m.version_id().map(str::to_owned))
+                .send()
+                .await;
         }
         let _ = s3.delete_bucket().bucket(&bucket).send().await;
     }

@@ -38,7 +38,7 @@ OPTIONS:
   --part-size-mib N       multipart part size, 5..=5120 [default: 8]
   --uploads N             parts uploading at once [default: 3]
   --threads N             compression threads [default: all cores]
-  --level N               gzip level 0..=9 (0 = store) [default: 6]
+  --level N               gzip level 0..=9 (0 = store) [default: 5, within ~3% of gzip -6's size]
   --ensure-bucket         create the bucket first if it does not exist
   --print-rclone-conf     print the rclone.conf section (secret replaced by a placeholder) and exit
   --write-rclone-conf F   write the rclone.conf section with the secret to F (mode 0600) and exit
@@ -75,7 +75,7 @@ fn parse_args() -> Result<Args, String> {
         part_size_mib: 8,
         uploads: None,
         threads: None,
-        level: 6,
+        level: 5,
         ensure_bucket: false,
         print_rclone: false,
         write_rclone: None,
