@@ -329,7 +329,7 @@ impl CloudConfig {
             .flat_map(|t| t.0)
             .map(|p| match p {
                 Part::Lit(s) => s,
-                Part::Secret(_) => "(sensitive)".to_owned(),
+                Part::Secret(s) => redact_keeping_lines(&s),
                 Part::Ref(r) => format!("${{{r}}}"),
             })
             .collect()
@@ -429,6 +429,18 @@ impl CloudConfig {
         }
         out
     }
+}
+
+/// Secret text for previews: each line's content becomes `(sensitive)`, keeping indentation
+/// and line breaks so the document around it still reads right.
+fn redact_keeping_lines(s: &str) -> String {
+    s.split('\n')
+        .map(|line| {
+            let body = line.trim_start();
+            if body.is_empty() { line.to_owned() } else { format!("{}(sensitive)", &line[..line.len() - body.len()]) }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A YAML double-quoted scalar (JSON string syntax is valid YAML).
@@ -566,6 +578,11 @@ runcmd:
         assert!(r.is_sensitive());
         assert!(r.known().unwrap().contains("      hunter22\n"));
         assert!(!doc.preview().contains("hunter22"));
+        let two = CloudConfig::new()
+            .file("/etc/k", Text::concat([Text::from(crate::Secret::new("hunter22\n"))]), "root:root", "0600")
+            .file("/etc/j", "plain\n", "root:root", "0644");
+        let p = two.preview();
+        assert!(p.contains("      (sensitive)\n  - path: \"/etc/j\""), "{p}");
     }
 
     #[test]
