@@ -313,7 +313,13 @@ async fn apply_reapply_destroy() {
     assert!(w.vault.mutating().is_empty(), "{:?}", w.vault.mutating());
 
     engine.destroy().await.unwrap().into_result().unwrap();
-    assert_eq!(w.arm.resource_count(), 0, "{:?}\n{:#?}", w.arm.state.lock().unwrap().resources.keys().collect::<Vec<_>>(), w.arm.log());
+    assert_eq!(
+        w.arm.resource_count(),
+        0,
+        "{:?}\n{:#?}",
+        w.arm.state.lock().unwrap().resources.keys().collect::<Vec<_>>(),
+        w.arm.log()
+    );
     assert_eq!(w.vault.count(), 0);
 }
 
@@ -333,7 +339,12 @@ async fn a_changed_connection_string_is_a_new_secret_version_not_a_replacement()
     let r = plan.resource("dursor/secret/postgresql-connection-string").unwrap();
     assert_eq!(r.action, Action::Update);
     assert!(!plan.render().contains("pg-secret-000"));
-    assert_eq!(plan.summary.to_string(), "0 to create, 1 to update, 0 to replace, 0 to delete, 10 unchanged", "{}", plan.render());
+    assert_eq!(
+        plan.summary.to_string(),
+        "0 to create, 1 to update, 0 to replace, 0 to delete, 10 unchanged",
+        "{}",
+        plan.render()
+    );
     engine.apply(&plan).await.unwrap().into_result().unwrap();
     assert_eq!(w.vault.value("postgresql-connection-string").as_deref(), Some(other));
     assert_eq!(w.vault.0.lock().unwrap().secrets["postgresql-connection-string"].len(), 2);

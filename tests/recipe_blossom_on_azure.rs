@@ -138,6 +138,11 @@ async fn the_server_command_and_mount_are_configurable() {
     assert!(p.contains("ReadWritePaths=/srv/blobs\n"));
     assert!(p.contains(",mfsymlinks,uid=azureuser,gid=azureuser\""));
     assert_eq!(out.app_port, 9000);
+    // systemd's prefixes before the program path are accepted (`-`: a failing exit is not fatal).
+    let mut other = Stack::new("blossom");
+    let prefixed = BlossomOnAzure::new(KEY).exec_start("-/usr/local/bin/blossom --port 8082");
+    let p = prefixed.add_to(&mut other, &client(&arm)).unwrap().cloud_init.preview();
+    assert!(p.contains("ExecStart=-/usr/local/bin/blossom --port 8082\n"), "{p}");
 }
 
 #[tokio::test]
@@ -161,6 +166,8 @@ async fn bad_values_are_refused_before_anything_is_added() {
         (BlossomOnAzure::new(KEY).mount_point("/mnt/my data"), "blossom_on_azure.mount_point"),
         (BlossomOnAzure::new(KEY).mount_options("_netdev,nofail"), "blossom_on_azure.mount_options"),
         (BlossomOnAzure::new(KEY).exec_start("dune exec\nrm -rf /"), "blossom_on_azure.exec_start"),
+        (BlossomOnAzure::new(KEY).exec_start("/usr/bin/true\r"), "blossom_on_azure.exec_start"),
+        (BlossomOnAzure::new(KEY).exec_start("-main.exe --port 8082"), "blossom_on_azure.exec_start"),
         (BlossomOnAzure::new(KEY).service_name("blossom"), "blossom_on_azure.service_name"),
         (BlossomOnAzure::new(KEY).location(""), "blossom_on_azure.location"),
         (BlossomOnAzure::new(KEY).vm_name("-vm"), "blossom_on_azure.vm_name"),

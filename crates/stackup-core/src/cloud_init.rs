@@ -431,16 +431,14 @@ impl CloudConfig {
     }
 }
 
-/// Secret text for previews: each line's content becomes `(sensitive)`, keeping indentation
-/// and line breaks so the document around it still reads right.
+/// Secret text for previews: one `(sensitive)` in place of the whole secret, keeping its leading
+/// indentation and a final line break so the document around it still reads right. The number
+/// of lines a secret has is not shown.
 fn redact_keeping_lines(s: &str) -> String {
-    s.split('\n')
-        .map(|line| {
-            let body = line.trim_start();
-            if body.is_empty() { line.to_owned() } else { format!("{}(sensitive)", &line[..line.len() - body.len()]) }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let body = s.trim_start_matches([' ', '\t']);
+    let indent = &s[..s.len() - body.len()];
+    let end = if s.ends_with('\n') { "\n" } else { "" };
+    if body.trim().is_empty() { s.to_owned() } else { format!("{indent}(sensitive){end}") }
 }
 
 /// A YAML double-quoted scalar (JSON string syntax is valid YAML).

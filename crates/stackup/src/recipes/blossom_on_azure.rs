@@ -579,7 +579,9 @@ impl BlossomOnAzure {
             return Err(Error::invalid(f("service_name"), "a systemd service name such as blossom.service"));
         }
         let exec = self.effective_exec_start();
-        if exec.trim().is_empty() || exec.contains('\n') || !exec.starts_with('/') {
+        // systemd's special prefixes (`-`, `@`, `+`, `!`, `:`) may precede the program path.
+        let program = exec.trim_start_matches(['-', '@', '+', '!', ':']);
+        if exec.trim().is_empty() || exec.contains(['\n', '\r']) || !program.starts_with('/') {
             return Err(Error::invalid(
                 f("exec_start"),
                 "ExecStart is one line starting with an absolute program path",
