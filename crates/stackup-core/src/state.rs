@@ -238,7 +238,8 @@ impl StateKey {
 }
 
 /// One resource entry as stored: secrets encrypted or dropped, derived secrets included,
-/// pretty-printed (the engine caches these so a write re-encodes only what changed).
+/// pretty-printed and indented as it sits inside the document's `resources` object (the engine
+/// caches these so a write re-encodes only what changed, and [`assemble`] only copies them).
 pub fn encode_resource(
     r: &ResourceState,
     key: Option<&StateKey>,
@@ -246,7 +247,15 @@ pub fn encode_resource(
 ) -> Result<Vec<u8>, Error> {
     let mut copy = r.clone();
     copy.outputs = encode_secrets(&mark_derived_secrets(&r.outputs, known_secrets), key)?;
-    serde_json::to_vec_pretty(&copy).map_err(|e| Error::other("encoding state", e))
+    let pretty = serde_json::to_vec_pretty(&copy).map_err(|e| Error::other("encoding state", e))?;
+    let mut out = Vec::with_capacity(pretty.len() + pretty.len() / 8);
+    for (i, line) in pretty.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\n    ");
+        }
+        out.extend_from_slice(line);
+    }
+    Ok(out)
 }
 
 /// Assembles a state document from its header and pre-encoded resource entries (as
@@ -268,12 +277,7 @@ pub fn assemble(doc: &StateDoc, entries: &BTreeMap<String, Vec<u8>>) -> Vec<u8> 
         out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
         out.extend_from_slice(q(addr).as_bytes());
         out.extend_from_slice(b": ");
-        for &b in bytes {
-            out.push(b);
-            if b == b'\n' {
-                out.extend_from_slice(b"    ");
-            }
-        }
+        out.extend_from_slice(bytes);
     }
     out.extend_from_slice(if entries.is_empty() { b"}\n}\n" } else { b"\n  }\n}\n" });
     out

@@ -67,6 +67,7 @@ struct Inner {
     faults: BTreeMap<String, Vec<Fault>>,
     latency: (Duration, Duration),
     latency_by_address: BTreeMap<String, Duration>,
+    latency_taken: BTreeMap<String, Duration>,
 }
 
 /// The in-memory cloud. Clones share it.
@@ -91,6 +92,13 @@ impl FakeCloud {
     /// Mutating calls for one address wait exactly `latency` (overrides the range).
     pub fn set_latency_for(&self, address: &str, latency: Duration) {
         self.inner().latency_by_address.insert(address.to_owned(), latency);
+    }
+
+    /// How long the last mutating call on `address` really waited (a timer sleeps a little
+    /// longer than asked: tokio's rounds up to the next millisecond), `None` before any wait.
+    /// Benchmarks compute the critical path from these.
+    pub fn latency_taken(&self, address: &str) -> Option<Duration> {
+        self.inner().latency_taken.get(address).copied()
     }
 
     /// Queues faults for the next mutating calls on `address` (one fault per call).
@@ -290,7 +298,9 @@ impl FakeProvisioner {
     async fn pause(&self, address: &str) {
         let l = self.cloud.latency(address);
         if !l.is_zero() {
+            let started = tokio::time::Instant::now();
             tokio::time::sleep(l).await;
+            self.cloud.inner().latency_taken.insert(address.to_owned(), started.elapsed());
         }
     }
 }
