@@ -170,11 +170,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         s3.head_object().bucket(&bucket).key("stackup/bench.log.gz").send().await?.content_length().unwrap_or(0) as u64;
     let ours_tp = mib(bytes_in) / ours_secs;
     println!(
-        "stackup: {:.1} MiB in {:.2}s = {:.1} MiB/s; object {:.2} MiB in {} parts ({} MiB parts, {} uploads in flight, {} compression threads, zlib-rs level {})",
+        "stackup: {:.1} MiB in {:.2}s = {:.1} MiB/s; object {:.2} MiB ({} bytes) in {} parts ({} MiB parts, {} uploads in flight, {} compression threads, zlib-rs level {})",
         mib(bytes_in),
         ours_secs,
         ours_tp,
         mib(ours_size),
+        ours_size,
         ours.parts,
         part_mib,
         uploads,

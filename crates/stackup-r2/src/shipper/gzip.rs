@@ -28,11 +28,28 @@ pub struct Piece {
 
 /// Deflates `input` (primed with `dictionary`), sync-flushing unless `last`.
 pub fn compress_chunk(input: &[u8], dictionary: &[u8], level: u32, last: bool) -> std::io::Result<Piece> {
+    let mut out = Vec::new();
+    deflate_chunk(input, dictionary, level, last, &mut out)?;
+    Ok(Piece { data: out, crc: crc32fast::hash(input), len: input.len() as u64 })
+}
+
+/// Deflates `input` into `out` (cleared first, its allocation kept) with a fresh raw-deflate
+/// stream at `level`, primed with `dictionary` and sync-flushed unless `last`. A fresh stream
+/// per chunk keeps the output a pure function of the input: a reset zlib-rs stream still
+/// looks at its old window and makes slightly different (valid) bytes.
+pub fn deflate_chunk(
+    input: &[u8],
+    dictionary: &[u8],
+    level: u32,
+    last: bool,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     let mut c = Compress::new(Compression::new(level), false);
+    out.clear();
+    out.reserve(input.len() / 3 + 1024);
     if !dictionary.is_empty() {
         c.set_dictionary(dictionary).map_err(std::io::Error::other)?;
     }
-    let mut out = Vec::with_capacity(input.len() / 3 + 1024);
     let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
     let mut rest = input;
     loop {
@@ -40,7 +57,7 @@ pub fn compress_chunk(input: &[u8], dictionary: &[u8], level: u32, last: bool) -
             out.reserve(out.capacity().max(64 * 1024));
         }
         let before = c.total_in();
-        let status = c.compress_vec(rest, &mut out, flush).map_err(std::io::Error::other)?;
+        let status = c.compress_vec(rest, out, flush).map_err(std::io::Error::other)?;
         rest = &rest[(c.total_in() - before) as usize..];
         match status {
             Status::StreamEnd => break,
@@ -48,7 +65,7 @@ pub fn compress_chunk(input: &[u8], dictionary: &[u8], level: u32, last: bool) -
             _ => {}
         }
     }
-    Ok(Piece { data: out, crc: crc32fast::hash(input), len: input.len() as u64 })
+    Ok(())
 }
 
 /// Combines chunk CRCs in order and counts bytes, for the gzip trailer.
@@ -129,6 +146,20 @@ mod tests {
         let one = parallel_gzip(&data, data.len() + 1).len() as f64;
         let many = parallel_gzip(&data, 64 * 1024).len() as f64;
         assert!(many / one < 1.02, "{many} vs {one}");
+    }
+
+    #[test]
+    fn a_reused_output_buffer_gives_the_same_bytes() {
+        let data: Vec<u8> = (0..300_000u32).flat_map(|i| format!("line {} {}\n", i, i % 17).into_bytes()).collect();
+        let chunk = 100_000;
+        let mut out = Vec::new();
+        for start in (0..data.len()).step_by(chunk) {
+            let end = (start + chunk).min(data.len());
+            let dict = &data[start.saturating_sub(WINDOW)..start];
+            let last = end == data.len();
+            deflate_chunk(&data[start..end], dict, 5, last, &mut out).unwrap();
+            assert_eq!(out, compress_chunk(&data[start..end], dict, 5, last).unwrap().data, "chunk at {start}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! flight (see [`upload`]). A key that exists already is skipped, so rerunning with the same
 //! timestamp uploads nothing twice. Local files are never modified or deleted.
 
+mod compressors;
 pub mod gzip;
 pub mod rclone;
 pub mod source;

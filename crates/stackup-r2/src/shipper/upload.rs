@@ -1,7 +1,10 @@
 //! The pipeline that ships one source: parallel compression (blocking pool) feeding equal-size
 //! parts to several concurrent `UploadPart`s, with memory bounded by
 //! `(upload_concurrency + 1) * part_size + compression_jobs * (chunk_size + output)`, whatever
-//! the file size.
+//! the file size. The large buffers are reused rather than freed and allocated again (part
+//! buffers come back from finished uploads, each compression thread keeps its input buffer,
+//! compressed chunks go back to a pool): with glibc's malloc, freeing megabyte buffers raises
+//! its mmap threshold and later ones land on heaps that grow with the file size.
 //!
 //! A source whose compressed form fits in one part is sent with a single `PutObject`
 //! (`If-None-Match: *`). Larger ones use a multipart upload that is created lazily, and that is
@@ -18,7 +21,8 @@ use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tokio::task::JoinSet;
 
-use super::gzip::{self, HEADER, Piece, Trailer};
+use super::compressors::Compressors;
+use super::gzip::{HEADER, Trailer};
 use super::source::Source;
 use super::{FileOutcome, FileStatus, ShipOptions};
 use crate::error::{R2Error, s3_error};
@@ -98,28 +102,27 @@ impl Upload<'_> {
         let total = source.len();
         let chunk = opts.chunk_size as u64;
         let chunks = total.div_ceil(chunk).max(1);
-        let mut jobs: FuturesOrdered<tokio::task::JoinHandle<std::io::Result<Piece>>> = FuturesOrdered::new();
+        let mut compressors = Compressors::start(source.clone(), opts.compression_threads, opts.level)
+            .map_err(|e| R2Error::Io { path: "compression threads".into(), source: e })?;
+        let mut jobs = FuturesOrdered::new();
         let mut next = 0u64;
-        let mut part = BytesMut::with_capacity(opts.part_size);
+        let mut part = st.take_buffer(opts.part_size)?;
         part.extend_from_slice(&HEADER);
         let mut trailer = Trailer::default();
         let mut bytes_out = 0u64;
         loop {
             while jobs.len() < opts.compression_jobs() && next < chunks {
-                let (src, level, i) = (source.clone(), opts.level, next);
-                jobs.push_back(tokio::task::spawn_blocking(move || {
-                    let start = i * chunk;
-                    let end = (start + chunk).min(total);
-                    let dict_start = start.saturating_sub(gzip::WINDOW as u64);
-                    let mut buf = vec![0u8; (end - dict_start) as usize];
-                    src.read_exact_at(&mut buf, dict_start)?;
-                    let split = (start - dict_start) as usize;
-                    gzip::compress_chunk(&buf[split..], &buf[..split], level, i + 1 == chunks)
-                }));
+                let (start, end) = (next * chunk, ((next + 1) * chunk).min(total));
+                jobs.push_back(compressors.submit(start, end, next + 1 == chunks));
                 next += 1;
             }
             let Some(piece) = jobs.next().await else { break };
-            let piece = piece.map_err(join_error)?.map_err(|e| R2Error::Io { path: source.describe(), source: e })?;
+            let piece = piece
+                .map_err(|_| R2Error::Io {
+                    path: "compression threads".into(),
+                    source: std::io::Error::other("a compression thread stopped"),
+                })?
+                .map_err(|e| R2Error::Io { path: source.describe(), source: e })?;
             trailer.push(piece.crc, piece.len);
             let mut data = &piece.data[..];
             while !data.is_empty() {
@@ -127,11 +130,13 @@ impl Upload<'_> {
                 part.extend_from_slice(&data[..take]);
                 data = &data[take..];
                 if part.len() == opts.part_size {
-                    let full = std::mem::replace(&mut part, BytesMut::with_capacity(opts.part_size)).freeze();
+                    let full = std::mem::replace(&mut part, BytesMut::new()).freeze();
                     bytes_out += full.len() as u64;
                     self.send_part(st, full).await?;
+                    part = st.take_buffer(opts.part_size)?;
                 }
             }
+            compressors.recycle(piece.data);
         }
         part.extend_from_slice(&trailer.bytes());
         bytes_out += part.len() as u64;
@@ -157,7 +162,7 @@ impl Upload<'_> {
         }
         self.send_part(st, last).await?;
         while let Some(done) = st.in_flight.join_next().await {
-            st.completed.push(done.map_err(join_error)??);
+            st.finish(done)?;
         }
         st.completed.sort_by_key(|p| p.part_number());
         let parts = st.completed.len() as u32;
@@ -229,7 +234,7 @@ impl Upload<'_> {
         }
         while st.in_flight.len() >= self.opts.upload_concurrency {
             if let Some(done) = st.in_flight.join_next().await {
-                st.completed.push(done.map_err(join_error)??);
+                st.finish(done)?;
             }
         }
         st.next_part += 1;
@@ -244,20 +249,46 @@ impl Upload<'_> {
                 .key(key)
                 .upload_id(upload_id)
                 .part_number(number)
-                .body(ByteStream::from(body))
+                .body(ByteStream::from(body.clone()))
                 .send()
                 .await
                 .map_err(|e| s3_error("UploadPart", e))?;
-            Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_owned)).build())
+            let done = CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_owned)).build();
+            Ok((done, body))
         });
         Ok(())
     }
 }
 
+type PartResult = Result<(CompletedPart, Bytes), R2Error>;
+
 #[derive(Default)]
 struct MultipartState {
     upload_id: Option<String>,
     next_part: i32,
-    in_flight: JoinSet<Result<CompletedPart, R2Error>>,
+    in_flight: JoinSet<PartResult>,
     completed: Vec<CompletedPart>,
+    /// Part buffers back from finished uploads, ready to be filled again.
+    spare: Vec<BytesMut>,
+}
+
+impl MultipartState {
+    /// An empty part buffer: one back from an upload that has finished, or a new one.
+    fn take_buffer(&mut self, part_size: usize) -> Result<BytesMut, R2Error> {
+        while let Some(done) = self.in_flight.try_join_next() {
+            self.finish(done)?;
+        }
+        Ok(self.spare.pop().unwrap_or_else(|| BytesMut::with_capacity(part_size)))
+    }
+
+    /// Records a finished upload and takes its buffer back when nothing else holds it.
+    fn finish(&mut self, done: Result<PartResult, tokio::task::JoinError>) -> Result<(), R2Error> {
+        let (part, body) = done.map_err(join_error)??;
+        self.completed.push(part);
+        if let Ok(mut buffer) = body.try_into_mut() {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+        Ok(())
+    }
 }
