@@ -7,12 +7,19 @@
 //! This facade re-exports [`stackup_core`] as [`core`] and, behind features, one crate per
 //! provider, so a program that needs one cloud compiles only that cloud:
 //!
-//! | feature | module | crate |
-//! |---|---|---|
-//! | `azure` | [`azure`] | `stackup-azure` |
-//! | `oci` | [`oci`] | `stackup-oci` |
-//! | `r2` | [`r2`] | `stackup-r2` |
-//! | `tailscale` | [`tailscale`] | `stackup-tailscale` |
+//! | feature | module | crate | cold `cargo build` |
+//! |---|---|---|---|
+//! | (none) | [`core`] | `stackup-core` | 48 s, 141 crates |
+//! | `azure` | [`azure`] | `stackup-azure` | 63 s, 175 crates |
+//! | `oci` | [`oci`] | `stackup-oci` | 62 s, 166 crates |
+//! | `r2` | [`r2`] | `stackup-r2` | 97 s, 186 crates |
+//! | `tailscale` | [`tailscale`] | `stackup-tailscale` | 57 s, 142 crates |
+//! | `full` | all four | | 115 s, 235 crates |
+//!
+//! The build times are a program of one `main.rs` depending on `stackup` with that feature, a
+//! debug build with the default `dev` profile from an empty target directory (sources already
+//! downloaded), rustc 1.95 on 2 cores. Of the 48 s every feature pays, 22 s are `aws-lc-sys`
+//! (rustls' default crypto provider, a C build); `r2` adds the AWS SDK.
 //!
 //! [`recipes`] compose them into the full stacks of real deployment documents, and [`cli`] is
 //! the small runner the examples share.
