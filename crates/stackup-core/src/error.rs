@@ -177,7 +177,10 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Throttled { .. } | Error::Transport(_) => true,
-            Error::Provider(d) => matches!(d.status, Some(500..=599) | Some(408)),
+            // 501 Not Implemented and 505 HTTP Version Not Supported answer the same way again.
+            Error::Provider(d) => {
+                matches!(d.status, Some(500..=599) | Some(408)) && !matches!(d.status, Some(501 | 505))
+            }
             _ => false,
         }
     }
@@ -201,7 +204,10 @@ impl Error {
             409 => Error::Conflict(details),
             412 => Error::PreconditionFailed(details),
             429 => Error::Throttled { retry_after, details },
-            503 if retry_after.is_some() => Error::Throttled { retry_after, details },
+            // A server error that says when to come back is a request to back off: keep the delay.
+            500..=599 if retry_after.is_some() && !matches!(status, 501 | 505) => {
+                Error::Throttled { retry_after, details }
+            }
             _ => Error::Provider(details),
         }
     }
@@ -220,6 +226,11 @@ mod tests {
         assert_eq!(t.retry_after(), Some(Duration::from_secs(3)));
         assert!(t.is_transient());
         assert!(Error::from_status(502, d.clone(), None).is_transient());
+        let t = Error::from_status(500, d.clone(), Some(Duration::from_secs(7)));
+        assert_eq!(t.retry_after(), Some(Duration::from_secs(7)), "Retry-After kept on any 5xx");
+        assert_eq!(t.api_details().and_then(|d| d.status), Some(500));
+        assert!(!Error::from_status(501, d.clone(), None).is_transient());
+        assert!(!Error::from_status(501, d.clone(), Some(Duration::from_secs(1))).is_transient());
         assert!(!Error::from_status(400, d.clone(), None).is_transient());
         assert_eq!(Error::from_status(400, d, None).code(), Some("X"));
     }
