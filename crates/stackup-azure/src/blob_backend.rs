@@ -25,17 +25,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
-use azure_core::http::{ClientOptions, Etag, HttpClient as SdkHttpClient, RequestContent, Transport};
+use azure_core::http::{ClientOptions, Etag, HttpClient as SdkHttpClient, RequestContent, RetryOptions, Transport};
 use azure_storage_blob::models::{
     BlobClientAcquireLeaseOptions, BlobClientAcquireLeaseResultHeaders, BlobClientBreakLeaseOptions,
     BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions, BlobClientUploadOptions, LeaseState,
 };
 use azure_storage_blob::{BlobClient, BlobContainerClient, BlobContainerClientOptions};
 use base64::Engine as _;
-use bytes::Bytes;
 use stackup_core::backend::{StateBackend, StoredState};
 use stackup_core::lock::LockInfo;
-use stackup_core::retry::RetryPolicy;
+use stackup_core::retry::{Idempotency, RetryPolicy, retry};
 use stackup_core::{ApiErrorDetails, Error, Secret};
 use url::Url;
 
@@ -185,23 +184,34 @@ impl AzureBlobBackendBuilder {
                 "no credentials for the Azure state container {display}: give a SAS, an account key ({ENV_STORAGE_KEY}) or a credential"
             )));
         }
-        let options = BlobContainerClientOptions {
+        let options = |retry: RetryOptions| BlobContainerClientOptions {
             version: BLOB_SERVICE_VERSION.into(),
             client_options: ClientOptions {
-                retry: crate::client::sdk_retry_options(&self.retry),
-                transport: self.transport.map(Transport::new),
+                retry,
+                transport: self.transport.clone().map(Transport::new),
                 ..Default::default()
             },
         };
-        let container =
-            BlobContainerClient::new(client_url, credential, Some(options)).map_err(|e| storage_error(&e))?;
+        let container = BlobContainerClient::new(
+            client_url.clone(),
+            credential.clone(),
+            Some(options(crate::client::sdk_retry_options(&self.retry))),
+        )
+        .map_err(|e| storage_error(&e))?;
+        // State writes retry by themselves (see `write`): a conditional write whose answer was
+        // lost must not be resent blindly, or its own success comes back as a conflict.
+        let write_blob = BlobContainerClient::new(client_url, credential, Some(options(RetryOptions::none())))
+            .map_err(|e| storage_error(&e))?
+            .blob_client(&self.blob);
         let blob = container.blob_client(&self.blob);
         let lock_blob = container.blob_client(&format!("{}.lock", self.blob));
         Ok(AzureBlobBackend {
             inner: Arc::new(BackendInner {
                 container,
                 blob,
+                write_blob,
                 lock_blob,
+                retry: self.retry,
                 location: format!("{display}/{}", self.blob),
                 lease_seconds: secs as i32,
                 renew_every: renew,
@@ -229,7 +239,10 @@ impl Drop for Held {
 struct BackendInner {
     container: BlobContainerClient,
     blob: BlobClient,
+    /// The state blob on a pipeline without retries (`write` decides what to resend).
+    write_blob: BlobClient,
     lock_blob: BlobClient,
+    retry: RetryPolicy,
     location: String,
     lease_seconds: i32,
     renew_every: Duration,
@@ -438,35 +451,62 @@ impl StateBackend for AzureBlobBackend {
                 self.inner.location
             )));
         }
-        for attempt in 0..2 {
+        // Whether an earlier attempt may have reached the service although its answer was lost.
+        let maybe_written = AtomicBool::new(false);
+        let upload = || async {
             let mut opts =
                 BlobClientUploadOptions { blob_content_type: Some("application/json".into()), ..Default::default() };
             opts = match expected {
                 Some(etag) => BlobClientUploadOptions { if_match: Some(Etag::from(etag)), ..opts },
                 None => opts.if_not_exists(),
             };
-            let content = RequestContent::from(Bytes::copy_from_slice(bytes).to_vec());
-            match self.inner.blob.upload(content, Some(opts)).await {
-                Ok(r) => return Ok(r.etag.map(String::from).unwrap_or_default()),
-                Err(e) if attempt == 0 && error_code(&e).as_deref() == Some("ContainerNotFound") => {
-                    self.ensure_container().await?
+            let content = RequestContent::from(bytes.to_vec());
+            match self.inner.write_blob.upload(content, Some(opts)).await {
+                Ok(r) => Ok(r.etag.map(String::from).unwrap_or_default()),
+                Err(e) => {
+                    let err = storage_error(&e);
+                    if matches!(err, Error::MaybeSent(_)) {
+                        maybe_written.store(true, Ordering::Relaxed);
+                    }
+                    Err(err)
                 }
-                Err(e) if matches!(status(&e), Some(409) | Some(412)) => {
+            }
+        };
+        let mut created_container = false;
+        loop {
+            let result = retry(&self.inner.retry, Idempotency::Idempotent, |_| upload(), |attempt, delay, err| {
+                tracing::debug!(location = %self.inner.location, attempt, ?delay, error = %err, "retrying the state write");
+            })
+            .await;
+            match result {
+                Ok(etag) => return Ok(etag),
+                Err(e) if !created_container && e.code() == Some("ContainerNotFound") => {
+                    created_container = true;
+                    self.ensure_container().await?;
+                }
+                Err(Error::Conflict(d) | Error::PreconditionFailed(d)) => {
+                    // After a lost answer, the condition can fail because of this very write:
+                    // then the blob holds exactly these bytes, and the write succeeded.
+                    if maybe_written.load(Ordering::Relaxed)
+                        && let Some(current) = self.read().await?
+                        && current.bytes == bytes
+                    {
+                        return Ok(current.version);
+                    }
                     return Err(Error::PreconditionFailed(ApiErrorDetails {
-                        status: status(&e),
-                        code: error_code(&e),
+                        status: d.status,
+                        code: d.code,
                         message: format!(
                             "state at {} changed since it was read (expected {}); re-run to plan against the new state",
                             self.inner.location,
                             expected.map(|v| format!("ETag {v}")).unwrap_or_else(|| "no state".into())
                         ),
-                        request_id: None,
+                        request_id: d.request_id,
                     }));
                 }
-                Err(e) => return Err(storage_error(&e)),
+                Err(e) => return Err(e),
             }
         }
-        Err(Error::State(format!("could not create the state container for {}", self.inner.location)))
     }
 
     async fn lock(&self, info: &LockInfo) -> Result<(), Error> {

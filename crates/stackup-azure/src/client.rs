@@ -114,8 +114,9 @@ impl ArmRequest {
     }
 }
 
-/// A response with its body read.
-#[derive(Debug, Clone)]
+/// A response with its body read. Its `Debug` shows no body: bodies carry secrets (the keys
+/// `listKeys` and `regenerateKey` return).
+#[derive(Clone)]
 pub struct ArmResponse {
     /// Status code.
     pub status: u16,
@@ -123,6 +124,16 @@ pub struct ArmResponse {
     pub headers: BTreeMap<String, String>,
     /// Body bytes.
     pub body: Bytes,
+}
+
+impl std::fmt::Debug for ArmResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmResponse")
+            .field("status", &self.status)
+            .field("request_id", &self.request_id())
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ArmResponse {
@@ -442,12 +453,20 @@ impl ArmClient {
     /// Sends one request, retrying connection failures, 408, 429 and 5xx (honouring
     /// `Retry-After`). Every status that is not retryable is returned as is.
     pub async fn send_raw(&self, req: &ArmRequest) -> Result<ArmResponse, Error> {
-        // Every ARM call this crate makes is idempotent: PUT and DELETE by name, GET, and POST
-        // actions (listKeys, checkNameAvailability, regenerateKey) whose repetition leaves the
-        // same end state.
+        // Nearly every ARM call this crate makes is idempotent: PUT and DELETE by name, GET, and
+        // POST actions (listKeys, checkNameAvailability, regenerateKey) whose repetition leaves
+        // the same end state. The exception (a share snapshot, a new object per PUT) goes
+        // through `send_raw_with(.., Idempotency::NotIdempotent)`.
+        self.send_raw_with(req, Idempotency::Idempotent).await
+    }
+
+    /// Like [`ArmClient::send_raw`]; with [`Idempotency::NotIdempotent`] a connection that
+    /// failed after the request may have been sent is not retried (`Error::MaybeSent` is
+    /// returned for the caller to find out what happened).
+    pub async fn send_raw_with(&self, req: &ArmRequest, idempotency: Idempotency) -> Result<ArmResponse, Error> {
         retry(
             &self.inner.retry,
-            Idempotency::Idempotent,
+            idempotency,
             |_| self.attempt(req),
             |attempt, delay, err| {
                 tracing::info!(request = %req.describe(), attempt, ?delay, error = %err, "retrying ARM request");
@@ -458,7 +477,12 @@ impl ArmClient {
 
     /// Sends one request; a non-2xx answer becomes the semantic error.
     pub async fn send(&self, req: &ArmRequest) -> Result<ArmResponse, Error> {
-        let resp = self.send_raw(req).await?;
+        self.send_with(req, Idempotency::Idempotent).await
+    }
+
+    /// Like [`ArmClient::send`] with an explicit [`Idempotency`].
+    pub async fn send_with(&self, req: &ArmRequest, idempotency: Idempotency) -> Result<ArmResponse, Error> {
+        let resp = self.send_raw_with(req, idempotency).await?;
         if (200..300).contains(&resp.status) { Ok(resp) } else { Err(resp.into_error()) }
     }
 
@@ -549,5 +573,24 @@ impl ArmClient {
             200..=299 => lro::finish_delete(self, ctx, &req, resp).await,
             _ => Err(resp.into_error()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_debug_never_shows_its_body() {
+        let key = "bXlTdG9yYWdlS2V5VmFsdWVXaGljaE11c3ROb3RMZWFr==";
+        let resp = ArmResponse {
+            status: 200,
+            headers: BTreeMap::from([("x-ms-request-id".to_owned(), "rid-1".to_owned())]),
+            body: Bytes::from(format!(r#"{{"keys":[{{"keyName":"key1","permissions":"Full","value":"{key}"}}]}}"#)),
+        };
+        let shown = format!("{resp:?} {resp:#?}");
+        assert!(!shown.contains(key), "{shown}");
+        assert!(!shown.contains("bXlTdG9yYWdl"), "{shown}");
+        assert!(shown.contains("200") && shown.contains("rid-1"), "{shown}");
     }
 }

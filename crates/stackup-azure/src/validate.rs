@@ -200,8 +200,30 @@ pub fn normalize_location(s: &str) -> String {
 /// Tag keys the provider sets itself; user tags must not use them.
 pub const MANAGED_TAGS: &[&str] = &["managed-by", "stackup-stack", "stackup-address"];
 
-/// Tags: at most 50, names 1–512 characters without `< > % & \ ? /`, values up to 256.
+/// Tag-name prefixes Azure reserves for the tags it creates itself (ARM `Tags_CreateOrUpdate`:
+/// "Tag names cannot have the following prefixes which are reserved for Azure use:
+/// 'microsoft', 'azure', 'windows'"; tag names are case-insensitive).
+pub const AZURE_TAG_PREFIXES: &[&str] = &["microsoft", "azure", "windows"];
+
+/// True for a tag Azure created (a reserved prefix): users cannot set it, diffs ignore it.
+pub fn is_azure_tag(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    AZURE_TAG_PREFIXES.iter().any(|p| lower.starts_with(p))
+}
+
+/// Tags: at most 50, names 1–512 characters without `< > % & \ ? /` and not starting with a
+/// prefix Azure reserves (`microsoft`, `azure`, `windows`), values up to 256.
 pub fn tags(field: &str, tags: &BTreeMap<String, String>) -> Result<(), Error> {
+    tag_rules(field, tags, true)
+}
+
+/// Tags of a data-plane object (a Key Vault secret): the same rules without ARM's reserved
+/// prefixes.
+pub fn data_plane_tags(field: &str, tags: &BTreeMap<String, String>) -> Result<(), Error> {
+    tag_rules(field, tags, false)
+}
+
+fn tag_rules(field: &str, tags: &BTreeMap<String, String>, arm: bool) -> Result<(), Error> {
     if tags.len() + MANAGED_TAGS.len() > 50 {
         return Err(invalid(field, "at most 47 tags (Azure allows 50; stackup adds 3)"));
     }
@@ -217,6 +239,12 @@ pub fn tags(field: &str, tags: &BTreeMap<String, String>) -> Result<(), Error> {
         }
         if MANAGED_TAGS.contains(&k.as_str()) {
             return Err(invalid(&format!("{field}.{k}"), "this tag is set by stackup itself"));
+        }
+        if arm && is_azure_tag(k) {
+            return Err(invalid(
+                &format!("{field}.{k}"),
+                "tag names starting with microsoft, azure or windows are reserved for Azure",
+            ));
         }
     }
     Ok(())

@@ -343,3 +343,91 @@ async fn bad_network_and_vm_inputs_are_rejected_before_any_http_call() {
     }
     assert!(arm.log().is_empty(), "no HTTP call: {:?}", arm.log());
 }
+
+#[tokio::test]
+async fn the_upper_case_resource_group_compute_answers_with_is_no_change() {
+    let arm = FakeArm::start().await;
+    let c = client(&arm);
+    let net = network(&c).await;
+    let vms = VirtualMachines::new(c.clone());
+    let ctx = Ctx::detached("vm");
+    let created = vms.create(&ctx, &vm_spec(&net.nic)).await.unwrap();
+    // Microsoft.Compute does not keep the group's case in the ids it returns.
+    assert!(created.id.contains("/resourceGroups/BLOSSOM-RG/"), "{}", created.id);
+    assert_eq!(created.outputs.resource_group, "BLOSSOM-RG");
+
+    arm.clear_log();
+    let observed = vms.read(&ctx, &created.id, Some(&created.outputs)).await.unwrap().unwrap();
+    let d = vms.diff(&vm_spec(&net.nic), &observed);
+    assert_eq!(d.action(), Action::NoOp, "{d:?}");
+    // The NIC id the spec names may differ in case from the one ARM returns, too.
+    let d = vms.diff(&vm_spec(&net.nic.replace("blossom-rg", "Blossom-RG")), &observed);
+    assert_eq!(d.action(), Action::NoOp, "{d:?}");
+    assert!(arm.mutating_calls().is_empty());
+
+    // A really different group still replaces the VM.
+    let mut moved = vm_spec(&net.nic);
+    moved.resource_group = "other-rg".into();
+    assert_eq!(vms.diff(&moved, &observed).action(), Action::Replace);
+    // And a reference (known after apply) is still reported as unknown.
+    moved.resource_group = OutputRef::new("rg", "name").input();
+    let d = vms.diff(&moved, &observed);
+    assert!(d.changes.iter().any(|c| c.path == "resource_group" && c.unknown), "{d:?}");
+
+    // The other resource kinds compare the group case-insensitively as well.
+    let pips = PublicIpAddresses::new(c.clone());
+    let pip = pips.read(&ctx, &net.pip, None).await.unwrap().unwrap();
+    let spec = PublicIpAddressSpec {
+        name: "blossom-ip".into(),
+        resource_group: "BLOSSOM-RG".into(),
+        location: "Japan East".into(),
+        zones: vec![],
+        idle_timeout_minutes: 4,
+        dns_label: None,
+        tags: BTreeMap::new(),
+    };
+    assert_eq!(pips.diff(&spec, &pip).action(), Action::NoOp, "{:?}", pips.diff(&spec, &pip));
+}
+
+#[tokio::test]
+async fn tags_azure_creates_are_ignored_by_diff_kept_by_updates_and_refused_in_specs() {
+    let arm = FakeArm::start().await;
+    let c = client(&arm);
+    let net = network(&c).await;
+    let nsgs = NetworkSecurityGroups::new(c.clone());
+    let ctx = Ctx::detached("nsg");
+    // Azure adds a tag of its own (reserved prefixes: microsoft, azure, windows).
+    let mut stored = arm.resource(&net.nsg).unwrap();
+    stored["tags"]["azure-resource-mover"] = serde_json::json!("source=x");
+    stored["tags"]["MicrosoftDefender"] = serde_json::json!("on");
+    arm.set_resource(&net.nsg, stored);
+
+    let observed = nsgs.read(&ctx, &net.nsg, None).await.unwrap().unwrap();
+    let d = nsgs.diff(&nsg_spec(), &observed);
+    assert_eq!(d.action(), Action::NoOp, "{d:?}");
+
+    // An update caused by something else keeps Azure's tags (a PUT replaces all tags).
+    let mut spec = nsg_spec();
+    spec.tags.insert("team".into(), "blossom".into());
+    assert_eq!(nsgs.diff(&spec, &observed).action(), Action::Update);
+    let updated = nsgs.update(&ctx, &net.nsg, &spec, &observed).await.unwrap();
+    assert_eq!(updated.tags.get("azure-resource-mover").map(String::as_str), Some("source=x"));
+    assert_eq!(updated.tags.get("MicrosoftDefender").map(String::as_str), Some("on"));
+    assert_eq!(updated.tags.get("team").map(String::as_str), Some("blossom"));
+    assert_eq!(updated.tags.get("managed-by").map(String::as_str), Some("stackup"));
+    assert_eq!(nsgs.diff(&spec, &updated).action(), Action::NoOp);
+
+    // Users cannot write such tags: ARM refuses them, so validation does, before any call.
+    arm.clear_log();
+    for name in ["azure-owner", "Microsoft.Team", "WINDOWS_patch"] {
+        let mut bad = nsg_spec();
+        bad.tags.insert(name.into(), "x".into());
+        let err = nsgs.create(&Ctx::detached("nsg2"), &bad).await.unwrap_err().error;
+        let field = format!("tags.{name}");
+        assert!(
+            matches!(&err, Error::InvalidInput { field: f, rule } if *f == field && rule.contains("reserved for Azure")),
+            "{err:?}"
+        );
+    }
+    assert!(arm.log().is_empty(), "no HTTP call: {:?}", arm.log());
+}

@@ -210,3 +210,33 @@ async fn bad_backend_configuration_is_rejected_before_any_call() {
         assert!(r.is_err());
     }
 }
+
+#[tokio::test]
+async fn a_state_write_whose_answer_is_lost_is_not_reported_as_a_conflict() {
+    let base = require_azurite().await;
+    let container = unique("lost");
+    let a = backend(&base, &container, "s.json").build().unwrap();
+    let v1 = a.write(b"{\"serial\":1}", None).await.unwrap();
+
+    // The upload reaches Azure and is applied; the connection drops before the answer. The
+    // resent conditional write then fails its own If-Match: that must not be a conflict.
+    let lossy =
+        backend(&base, &container, "s.json").transport(common::DroppingTransport::new(vec![1])).build().unwrap();
+    let v2 = lossy.write(b"{\"serial\":2}", Some(&v1)).await.unwrap();
+    let now = a.read().await.unwrap().unwrap();
+    assert_eq!(now.bytes, b"{\"serial\":2}");
+    assert_eq!(v2, now.version, "the ETag returned is the one the state now has");
+
+    // The same for the first write of a state (If-None-Match: *).
+    let lossy =
+        backend(&base, &container, "t.json").transport(common::DroppingTransport::new(vec![1])).build().unwrap();
+    let t1 = lossy.write(b"{\"serial\":1}", None).await.unwrap();
+    assert_eq!(lossy.read().await.unwrap().unwrap().version, t1);
+
+    // A real conflict after a lost answer is still one: someone else's bytes are there.
+    let lossy =
+        backend(&base, &container, "s.json").transport(common::DroppingTransport::new(vec![1])).build().unwrap();
+    let err = lossy.write(b"{\"serial\":\"stale\"}", Some(&v1)).await.unwrap_err();
+    assert!(matches!(err, Error::PreconditionFailed(_)), "{err:?}");
+    assert_eq!(a.read().await.unwrap().unwrap().bytes, b"{\"serial\":2}");
+}

@@ -378,3 +378,60 @@ async fn bad_inputs_are_rejected_before_any_http_call() {
     assert!(shares.validate(&pending).is_ok());
     assert!(arm.log().is_empty(), "no HTTP call was made: {:?}", arm.log());
 }
+
+#[tokio::test]
+async fn a_dropped_connection_while_taking_a_snapshot_does_not_make_a_second_one() {
+    let arm = FakeArm::start().await;
+    let c = client(&arm);
+    ResourceGroups::new(c.clone()).create(&Ctx::detached("rg"), &rg_spec()).await.unwrap();
+    let acct = StorageAccounts::new(c.clone()).create(&Ctx::detached("acct"), &acct_spec()).await.unwrap();
+    let spec = FileShareSpec {
+        name: "blossom-data".into(),
+        storage_account_id: Input::Value(acct.id.clone()),
+        quota_gib: 100,
+        access_tier: None,
+        metadata: BTreeMap::new(),
+    };
+    let share = FileShares::new(c.clone()).create(&Ctx::detached("share"), &spec).await.unwrap();
+
+    // The snapshot PUT reaches Azure, which makes the snapshot; its answer is lost.
+    let dropping = stackup_azure::ArmClient::builder()
+        .credential(stackup_azure::StaticTokenCredential::new(common::TOKEN))
+        .subscription_id(common::SUB)
+        .arm_endpoint(arm.uri())
+        .retry_policy(stackup_core::retry::RetryPolicy::fast())
+        .lro_options(stackup_azure::LroOptions::fast())
+        .transport(common::DroppingTransport::new(vec![2]))
+        .build()
+        .unwrap();
+    arm.clear_log();
+    let snaps = ShareSnapshots::new(dropping);
+    let snap = snaps
+        .create(&Ctx::detached("snap"), &ShareSnapshotSpec { share_id: Input::Value(share.id.clone()) })
+        .await
+        .unwrap();
+    let listed = FileShares::new(c.clone()).list_snapshots(&share.id).await.unwrap();
+    assert_eq!(listed.len(), 1, "exactly one snapshot exists: {listed:?}");
+    assert_eq!(snap.outputs.snapshot_time, listed[0].snapshot_time, "the one Azure made is the one recorded");
+    assert_eq!(arm.count("PUT", "/shares/blossom-data"), 1, "the snapshot PUT was not blindly repeated");
+
+    // When the lost request never arrived, the snapshot is requested again.
+    let shares = FileShares::new(
+        stackup_azure::ArmClient::builder()
+            .credential(stackup_azure::StaticTokenCredential::new(common::TOKEN))
+            .subscription_id(common::SUB)
+            .arm_endpoint(arm.uri())
+            .retry_policy(stackup_core::retry::RetryPolicy::fast())
+            .lro_options(stackup_azure::LroOptions::fast())
+            .transport(common::DroppingTransport::new(vec![2]))
+            .build()
+            .unwrap(),
+    );
+    // Request 1 lists; request 2, the PUT, is refused by the server (nothing made) and that
+    // answer is lost too; the listing shows nothing new, so the PUT is sent again.
+    arm.fault(Some("PUT"), "/shares/blossom-data", 500, vec![], serde_json::json!({}));
+    let second = shares.create_snapshot(&share.id).await.unwrap();
+    let listed = FileShares::new(c).list_snapshots(&share.id).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[1], second);
+}

@@ -133,7 +133,7 @@ impl Provisioner for BlobContainers {
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
         d.field_replace("name", &desired.name, &observed.name);
-        d.input_replace("storage_account_id", &desired.storage_account_id, &observed.storage_account_id);
+        super::diff_ci(&mut d, "storage_account_id", &desired.storage_account_id, &observed.storage_account_id, true);
         d.field("public_access", &desired.public_access, &observed.public_access);
         d.field("metadata", &desired.metadata, &user_metadata(&observed.metadata));
         d

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use stackup_core::retry::Idempotency;
 use stackup_core::{CreateError, Created, Ctx, Diff, Error, Input, Provisioner, ResourceKind};
 
 use super::{PROVIDER, id_of, opt_str_at, str_at};
@@ -186,8 +187,30 @@ impl FileShares {
     }
 
     /// Takes a snapshot of the share (`PUT {share}?$expand=snapshots` with `{}`).
+    ///
+    /// Unlike every other PUT, this one is not idempotent: each request that reaches Azure makes
+    /// a new snapshot. So a connection that drops after the request was sent is not simply
+    /// retried: the share's snapshots are listed again, and one that appeared meanwhile is the
+    /// one this call made (the newest, should several have appeared); only when none did is the
+    /// request sent again.
     pub async fn create_snapshot(&self, share_id: &str) -> Result<ShareSnapshot, Error> {
-        let body = self.client.put_with(None, share_id, STORAGE, &[("$expand", "snapshots")], &json!({})).await?;
+        let before = self.list_snapshots(share_id).await?;
+        let req = ArmRequest::new(ArmMethod::Put, self.client.url(share_id, STORAGE, &[("$expand", "snapshots")])?)
+            .json(&json!({}));
+        let initial = match self.client.send_with(&req, Idempotency::NotIdempotent).await {
+            Ok(r) => r,
+            Err(Error::MaybeSent(reason)) => {
+                let appeared: Vec<ShareSnapshot> =
+                    self.list_snapshots(share_id).await?.into_iter().filter(|s| !before.contains(s)).collect();
+                if let Some(made) = appeared.last() {
+                    tracing::debug!(share = share_id, %reason, "the snapshot request's answer was lost; adopting the snapshot it made");
+                    return Ok(made.clone());
+                }
+                self.client.send_with(&req, Idempotency::NotIdempotent).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let body = crate::lro::finish_put(&self.client, None, &req, initial, share_id, STORAGE).await?;
         let snapshot_time = opt_str_at(&body, "/properties/snapshotTime").ok_or_else(|| {
             crate::error::AzureError::decode("share snapshot response", "properties.snapshotTime is missing")
         })?;
@@ -274,7 +297,7 @@ impl Provisioner for FileShares {
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
         d.field_replace("name", &desired.name, &observed.name);
-        d.input_replace("storage_account_id", &desired.storage_account_id, &observed.storage_account_id);
+        super::diff_ci(&mut d, "storage_account_id", &desired.storage_account_id, &observed.storage_account_id, true);
         d.field("quota_gib", &desired.quota_gib, &observed.quota_gib);
         if let Some(tier) = desired.access_tier {
             d.field("access_tier", &Some(json!(tier)), &observed.access_tier.as_ref().map(|t| json!(t)));

@@ -280,7 +280,7 @@ impl Provisioner for KeyVaultSecrets {
         if spec.tags.len() > 12 {
             return Err(Error::invalid("tags", "Key Vault allows 15 tags (stackup uses 3 of them): at most 12"));
         }
-        crate::validate::tags("tags", &spec.tags)
+        crate::validate::data_plane_tags("tags", &spec.tags)
     }
 
     async fn read(&self, _ctx: &Ctx, id: &str, prior: Option<&Self::Outputs>) -> Result<Option<Self::Outputs>, Error> {
@@ -322,7 +322,13 @@ impl Provisioner for KeyVaultSecrets {
         }
         d.field("content_type", &desired.content_type, &observed.content_type);
         d.field("purge_on_delete", &desired.purge_on_delete, &observed.purge_on_delete);
-        d.field("tags", &desired.tags, &super::user_tags(&observed.tags));
+        let observed_tags: BTreeMap<String, String> = observed
+            .tags
+            .iter()
+            .filter(|(k, _)| !crate::validate::MANAGED_TAGS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        d.field("tags", &desired.tags, &observed_tags);
         d
     }
 

@@ -296,7 +296,7 @@ impl Provisioner for LifecyclePolicies {
 
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
-        d.input_replace("storage_account_id", &desired.storage_account_id, &observed.storage_account_id);
+        super::diff_ci(&mut d, "storage_account_id", &desired.storage_account_id, &observed.storage_account_id, true);
         d.field("rules", &sorted(&desired.rules), &observed.rules);
         d
     }

@@ -17,9 +17,9 @@ pub mod virtual_network;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use stackup_core::{ApiErrorDetails, Ctx, Error};
+use stackup_core::{ApiErrorDetails, Ctx, Diff, Error, Input};
 
-use crate::validate::MANAGED_TAGS;
+use crate::validate::{MANAGED_TAGS, is_azure_tag};
 
 /// The provider name in every [`stackup_core::ResourceKind`] of this crate.
 pub const PROVIDER: &str = "azure";
@@ -39,9 +39,44 @@ pub fn tags_of(body: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Tags without the ones stackup manages (what the user wrote in the spec).
+/// Tags without the ones stackup manages and without the ones Azure itself creates (names
+/// starting with `microsoft`, `azure` or `windows`, which users cannot create): what the user
+/// wrote in the spec.
 pub fn user_tags(all: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    all.iter().filter(|(k, _)| !MANAGED_TAGS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+    all.iter()
+        .filter(|(k, _)| !MANAGED_TAGS.contains(&k.as_str()) && !is_azure_tag(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The tags to send when updating an object: the user's, stackup's, and the ones Azure created
+/// on it (a PUT or PATCH of `tags` replaces them all, and `diff` ignores Azure's, so an update
+/// must not strip them).
+pub fn update_tags(
+    ctx: &Ctx,
+    user: &BTreeMap<String, String>,
+    observed: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut t: BTreeMap<String, String> =
+        observed.iter().filter(|(k, _)| is_azure_tag(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    t.extend(with_managed_tags(ctx, user));
+    t
+}
+
+/// Compares a resource group name or an ARM id with what ARM returned. ARM treats both
+/// case-insensitively and does not keep the case it was given (Microsoft.Compute answers with
+/// the resource group in upper case), so a known value differing only in case is no change.
+pub fn diff_ci(d: &mut Diff, path: &str, desired: &Input<String>, observed: &str, replace: bool) {
+    if let Input::Value(v) | Input::Sensitive(v) = desired
+        && v.eq_ignore_ascii_case(observed)
+    {
+        return;
+    }
+    if replace {
+        d.input_replace(path, desired, &observed.to_owned());
+    } else {
+        d.input(path, desired, &observed.to_owned());
+    }
 }
 
 /// True when an object's tags say this stack created it at this address.

@@ -284,7 +284,7 @@ impl Provisioner for NetworkSecurityGroups {
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
         d.field_replace("name", &desired.name, &observed.name);
-        d.input_replace("resource_group", &desired.resource_group, &observed.resource_group);
+        super::diff_ci(&mut d, "resource_group", &desired.resource_group, &observed.resource_group, true);
         d.field_replace("location", &validate::normalize_location(&desired.location), &observed.location);
         d.field("rules", &sorted(&desired.rules), &observed.rules);
         d.field("tags", &desired.tags, &user_tags(&observed.tags));
@@ -305,10 +305,12 @@ impl Provisioner for NetworkSecurityGroups {
         ctx: &Ctx,
         id: &str,
         spec: &Self::Spec,
-        _observed: &Self::Outputs,
+        observed: &Self::Outputs,
     ) -> Result<Self::Outputs, Error> {
         self.validate(spec)?;
-        let body = self.client.put(Some(ctx), id, NETWORK, &Self::body(ctx, spec)).await?;
+        let mut body = Self::body(ctx, spec);
+        body["tags"] = json!(super::update_tags(ctx, &spec.tags, &observed.tags));
+        let body = self.client.put(Some(ctx), id, NETWORK, &body).await?;
         Ok(Self::outputs(&body, id))
     }
 

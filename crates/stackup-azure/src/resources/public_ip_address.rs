@@ -181,7 +181,7 @@ impl Provisioner for PublicIpAddresses {
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
         d.field_replace("name", &desired.name, &observed.name);
-        d.input_replace("resource_group", &desired.resource_group, &observed.resource_group);
+        super::diff_ci(&mut d, "resource_group", &desired.resource_group, &observed.resource_group, true);
         d.field_replace("location", &validate::normalize_location(&desired.location), &observed.location);
         let mut zones = desired.zones.clone();
         zones.sort();
@@ -206,10 +206,12 @@ impl Provisioner for PublicIpAddresses {
         ctx: &Ctx,
         id: &str,
         spec: &Self::Spec,
-        _observed: &Self::Outputs,
+        observed: &Self::Outputs,
     ) -> Result<Self::Outputs, Error> {
         self.validate(spec)?;
-        let body = self.client.put(Some(ctx), id, NETWORK, &Self::body(ctx, spec)).await?;
+        let mut body = Self::body(ctx, spec);
+        body["tags"] = json!(super::update_tags(ctx, &spec.tags, &observed.tags));
+        let body = self.client.put(Some(ctx), id, NETWORK, &body).await?;
         Ok(Self::outputs(&body, id))
     }
 

@@ -155,10 +155,10 @@ impl Provisioner for ResourceGroups {
         ctx: &Ctx,
         id: &str,
         spec: &Self::Spec,
-        _observed: &Self::Outputs,
+        observed: &Self::Outputs,
     ) -> Result<Self::Outputs, Error> {
         self.validate(spec)?;
-        let body = json!({"location": spec.location, "tags": with_managed_tags(ctx, &spec.tags)});
+        let body = json!({"location": spec.location, "tags": super::update_tags(ctx, &spec.tags, &observed.tags)});
         Ok(Self::outputs(&self.client.put(Some(ctx), id, RESOURCES, &body).await?))
     }
 

@@ -72,7 +72,7 @@ impl Provisioner for ShareSnapshots {
 
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
-        d.input_replace("share_id", &desired.share_id, &observed.share_id);
+        super::diff_ci(&mut d, "share_id", &desired.share_id, &observed.share_id, true);
         d
     }
 

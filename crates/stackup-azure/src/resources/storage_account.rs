@@ -413,7 +413,7 @@ impl Provisioner for StorageAccounts {
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
         d.field_replace("name", &desired.name, &observed.name);
-        d.input_replace("resource_group", &desired.resource_group, &observed.resource_group);
+        super::diff_ci(&mut d, "resource_group", &desired.resource_group, &observed.resource_group, true);
         d.field_replace("location", &validate::normalize_location(&desired.location), &observed.location);
         d.field_replace("kind", &serde_json::to_value(desired.kind).unwrap_or_default(), &json!(observed.kind));
         let sku = desired.sku.as_str();
@@ -463,7 +463,7 @@ impl Provisioner for StorageAccounts {
         ctx: &Ctx,
         id: &str,
         spec: &Self::Spec,
-        _observed: &Self::Outputs,
+        observed: &Self::Outputs,
     ) -> Result<Self::Outputs, Error> {
         self.validate(spec)?;
         let mut body = self.body(ctx, spec);
@@ -471,6 +471,7 @@ impl Provisioner for StorageAccounts {
             // PATCH cannot carry location or kind (they force a replacement instead).
             m.remove("location");
             m.remove("kind");
+            m.insert("tags".into(), json!(super::update_tags(ctx, &spec.tags, &observed.tags)));
         }
         let updated = self.client.patch(Some(ctx), id, STORAGE, &body).await?;
         let keys = self.keys_if_allowed(id).await?;

@@ -116,7 +116,7 @@ impl Provisioner for Subnets {
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
         d.field_replace("name", &desired.name, &observed.name);
-        d.input_replace("virtual_network_id", &desired.virtual_network_id, &observed.virtual_network_id);
+        super::diff_ci(&mut d, "virtual_network_id", &desired.virtual_network_id, &observed.virtual_network_id, true);
         d.field("address_prefix", &desired.address_prefix, &observed.address_prefix);
         match (&desired.network_security_group_id, &observed.network_security_group_id) {
             (Some(Input::Value(want)), Some(have)) if super::same_id(want, have) => {}

@@ -339,7 +339,7 @@ impl Provisioner for VirtualMachines {
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
         d.field_replace("name", &desired.name.to_ascii_lowercase(), &observed.name.to_ascii_lowercase());
-        d.input_replace("resource_group", &desired.resource_group, &observed.resource_group);
+        super::diff_ci(&mut d, "resource_group", &desired.resource_group, &observed.resource_group, true);
         d.field_replace("location", &validate::normalize_location(&desired.location), &observed.location);
         d.field("size", &desired.size.to_ascii_lowercase(), &observed.size.to_ascii_lowercase());
         d.field_replace("admin_username", &desired.admin_username, &observed.admin_username);
@@ -367,12 +367,13 @@ impl Provisioner for VirtualMachines {
             }
             (None, None) => {}
         }
-        match &desired.network_interface_id {
-            Input::Value(v) if super::same_id(v, &observed.network_interface_id) => {}
-            other => {
-                d.input_replace("network_interface_id", other, &observed.network_interface_id);
-            }
-        }
+        super::diff_ci(
+            &mut d,
+            "network_interface_id",
+            &desired.network_interface_id,
+            &observed.network_interface_id,
+            true,
+        );
         d.field("tags", &desired.tags, &user_tags(&observed.tags));
         d
     }
@@ -406,7 +407,7 @@ impl Provisioner for VirtualMachines {
         if !spec.size.eq_ignore_ascii_case(&observed.size) {
             props["hardwareProfile"] = json!({"vmSize": spec.size});
         }
-        let body = json!({"tags": with_managed_tags(ctx, &spec.tags), "properties": props});
+        let body = json!({"tags": super::update_tags(ctx, &spec.tags, &observed.tags), "properties": props});
         let updated = self.client.patch(Some(ctx), id, COMPUTE, &body).await?;
         self.with_ips(Self::outputs(&updated, id, observed.custom_data_sha256.clone())).await
     }

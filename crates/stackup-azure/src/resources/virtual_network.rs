@@ -154,7 +154,7 @@ impl Provisioner for VirtualNetworks {
     fn diff(&self, desired: &Self::Spec, observed: &Self::Outputs) -> Diff {
         let mut d = Diff::new();
         d.field_replace("name", &desired.name, &observed.name);
-        d.input_replace("resource_group", &desired.resource_group, &observed.resource_group);
+        super::diff_ci(&mut d, "resource_group", &desired.resource_group, &observed.resource_group, true);
         d.field_replace("location", &validate::normalize_location(&desired.location), &observed.location);
         d.field("address_prefixes", &desired.address_prefixes, &observed.address_prefixes);
         d.field("tags", &desired.tags, &user_tags(&observed.tags));
@@ -175,12 +175,14 @@ impl Provisioner for VirtualNetworks {
         ctx: &Ctx,
         id: &str,
         spec: &Self::Spec,
-        _observed: &Self::Outputs,
+        observed: &Self::Outputs,
     ) -> Result<Self::Outputs, Error> {
         self.validate(spec)?;
         let current = self.client.get(id, NETWORK).await?.unwrap_or(Value::Null);
         let subnets = current.pointer("/properties/subnets").cloned().unwrap_or_else(|| json!([]));
-        let body = self.client.put(Some(ctx), id, NETWORK, &Self::body(ctx, spec, Some(subnets))).await?;
+        let mut body = Self::body(ctx, spec, Some(subnets));
+        body["tags"] = json!(super::update_tags(ctx, &spec.tags, &observed.tags));
+        let body = self.client.put(Some(ctx), id, NETWORK, &body).await?;
         Ok(Self::outputs(&body, id))
     }
 

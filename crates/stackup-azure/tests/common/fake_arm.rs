@@ -511,7 +511,16 @@ impl State {
                 if query.get("$expand").map(String::as_str) == Some("snapshots") {
                     let Some(mut share) = self.resources.get(lpath).cloned() else { return self.not_found(lpath) };
                     self.next += 1;
-                    let t = format!("2026-11-25T05:48:{:02}.{:07}Z", self.next % 60, self.next);
+                    // One second per snapshot, so snapshot times only ever increase.
+                    let (n, base) = (self.next, 5 * 3600 + 48 * 60);
+                    let secs = base + n;
+                    let t = format!(
+                        "2026-11-25T{:02}:{:02}:{:02}.{:07}Z",
+                        secs / 3600 % 24,
+                        secs / 60 % 60,
+                        secs % 60,
+                        n % 10_000_000
+                    );
                     self.snapshots.entry(lpath.to_owned()).or_default().push(t.clone());
                     share["properties"]["snapshotTime"] = json!(t);
                     return self.respond(200, Some(share), vec![]);
@@ -560,6 +569,12 @@ impl State {
             }
             Kind::Network | Kind::Compute => {
                 let provider = if kind == Kind::Network { "Microsoft.Network" } else { "Microsoft.Compute" };
+                if kind == Kind::Compute {
+                    // Microsoft.Compute answers with the resource group in upper case
+                    // (azure-rest-api-specs#10016: "expected behavior for the Microsoft.compute
+                    // resource provider").
+                    res["id"] = json!(upper_resource_group(path));
+                }
                 res["etag"] = json!(format!("W/\"{}\"", self.id()));
                 let mut p = res["properties"].clone();
                 if !p.is_object() {
@@ -670,6 +685,15 @@ impl State {
         }
         self.error(arm_error(400, "InvalidAction", "unsupported action"))
     }
+}
+
+/// `/subscriptions/{sub}/resourceGroups/{RG}/…` with the group's name in upper case.
+pub fn upper_resource_group(path: &str) -> String {
+    let mut segs: Vec<String> = path.split('/').map(str::to_owned).collect();
+    if segs.len() > 4 {
+        segs[4] = segs[4].to_ascii_uppercase();
+    }
+    segs.join("/")
 }
 
 fn merge(target: &mut Value, patch: &Value) {
