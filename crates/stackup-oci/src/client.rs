@@ -242,6 +242,17 @@ impl OciClientBuilder {
             match (self.credentials, &self.offline_tenancy) {
                 (_, Some(t)) => (Arc::new(NoCredentials), t.clone(), None),
                 (Some(c), None) => {
+                    // Same check as for a config profile: a keyId fingerprint that is not the
+                    // key's own makes OCI answer 401 to every request.
+                    if let crate::signer::KeyId::ApiKey { fingerprint, .. } = &c.key_id
+                        && fingerprint != c.key.fingerprint()
+                    {
+                        return Err(crate::error::OciError::FingerprintMismatch {
+                            configured: fingerprint.clone(),
+                            actual: c.key.fingerprint().to_owned(),
+                        }
+                        .into());
+                    }
                     let region = c.region.clone();
                     (Arc::new(OciAuthorizer::new(RequestSigner::new(c.key), c.key_id)), c.tenancy, region)
                 }
@@ -513,6 +524,24 @@ mod tests {
         assert_ne!(a, retry_token("tok", "/instances/", b"{\"ad\":2}"));
         assert_ne!(a, retry_token("tok2", "/instances/", b"{\"ad\":1}"));
         assert!(a.len() <= 64);
+    }
+
+    #[test]
+    fn given_credentials_have_their_fingerprint_checked() {
+        use crate::testing::{TEST_KEY_FINGERPRINT, TEST_KEY_PKCS1, TEST_TENANCY, TEST_USER, TEST_VECTOR_FINGERPRINT};
+        let creds = |fingerprint: &str| Credentials {
+            key: crate::key::ApiKey::from_pem(TEST_KEY_PKCS1, "test key").unwrap(),
+            key_id: crate::signer::KeyId::ApiKey {
+                tenancy: TEST_TENANCY.into(),
+                user: TEST_USER.into(),
+                fingerprint: fingerprint.into(),
+            },
+            tenancy: TEST_TENANCY.into(),
+            region: Some("us-phoenix-1".into()),
+        };
+        let e = OciClient::builder().credentials(creds(TEST_VECTOR_FINGERPRINT)).build().unwrap_err().to_string();
+        assert!(e.contains("401") && e.contains(TEST_KEY_FINGERPRINT) && e.contains(TEST_VECTOR_FINGERPRINT), "{e}");
+        OciClient::builder().credentials(creds(TEST_KEY_FINGERPRINT)).build().unwrap();
     }
 
     #[test]

@@ -100,7 +100,14 @@ fn parse_ini(text: &str) -> Result<BTreeMap<String, BTreeMap<String, String>>, (
             current = Some(name);
             continue;
         }
-        let pos = line.find(['=', ':']).ok_or((i + 1, format!("expected `key = value`, found `{line}`")))?;
+        // The offending text is not echoed: a line without `=` is as likely a pasted key or pass
+        // phrase as a typo, and errors end up in logs.
+        let pos = line.find(['=', ':']).ok_or((
+            i + 1,
+            "expected `key = value` (multi-line values such as a pasted PEM key are not supported: point \
+             key_file at the key instead)"
+                .to_owned(),
+        ))?;
         let (k, v) = (line[..pos].trim().to_ascii_lowercase(), line[pos + 1..].trim().to_owned());
         if k.is_empty() {
             return Err((i + 1, "empty key".to_owned()));
@@ -258,6 +265,18 @@ mod tests {
         }
         let e = OciConfig::load(Some(Path::new("/nonexistent/config")), Some("X")).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/config") && e.contains("[X]") && e.contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_line_is_reported_without_its_contents() {
+        // A PEM key pasted into the profile: the error gives the line, never the key material.
+        let text = format!(
+            "[DEFAULT]\nuser={TEST_USER}\ntenancy={TEST_TENANCY}\nkey_content=-----BEGIN RSA PRIVATE KEY-----\n\
+             MIICXgIBAAKBgQDCFENGw33yGihy92pDjZQhl0C36rPJj\n"
+        );
+        let e = OciConfig::parse(&text, Path::new("/c"), "DEFAULT").unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("key = value"), "{e}");
+        assert!(!e.contains("MIICXgIBAAKBgQDCFENGw33yGihy92pDjZQhl0C36rPJj"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! and usage and the free block-storage allowance from the Limits API, and refuse a request that
 //! would be billed, saying what would be billed. Nothing is hard-coded: the allowance has changed
 //! before. On a Pay-As-You-Go tenancy the A1 *limits* exceed the free allowance, so the caller
-//! may cap them with [`FreeTierAllowance`].
+//! may cap them with [`FreeTierAllowance`]. `VM.Standard.E2.1.Micro` is checked against its
+//! instance-count limit; every other shape has no free allowance and is refused outright.
 
 use serde::Deserialize;
 use stackup_core::{Ctx, Error};
@@ -12,6 +13,10 @@ use crate::error::OciError;
 
 /// The A1 shape the A1 allowance applies to.
 pub const A1_FLEX: &str = "VM.Standard.A1.Flex";
+/// The AMD micro shape, the other Always Free compute shape (a number of instances).
+pub const E2_MICRO: &str = "VM.Standard.E2.1.Micro";
+/// The compute limit that counts E2.1.Micro instances.
+const E2_MICRO_LIMIT: &str = "vm-standard-e2-1-micro-count";
 
 /// Optional caps on the Always Free allowance, applied on top of the tenancy's limits (set them
 /// on a Pay-As-You-Go tenancy, whose limits are higher than what is free).
@@ -28,6 +33,8 @@ pub struct FreeTierAllowance {
 pub struct FreeTierRequest<'a> {
     /// Shape.
     pub shape: &'a str,
+    /// Additional instances (1 for a launch, 0 for an update).
+    pub instances: u32,
     /// Additional OCPUs.
     pub ocpus: f64,
     /// Additional memory (GB).
@@ -82,10 +89,10 @@ async fn availability(
     }
 }
 
-/// Reads a compute limit, preferring its regional form (`…-regional-count`) and falling back to
-/// the per-AD form summed over availability domains.
-async fn compute_limit(client: &OciClient, regional: &str, per_ad: &str) -> Result<Option<LimitUse>, Error> {
-    for name in [regional, per_ad] {
+/// Reads a compute limit, preferring the first name that exists (the regional form,
+/// `…-regional-count`, before the per-AD form), a per-AD one summed over availability domains.
+async fn compute_limit(client: &OciClient, names: &[&str]) -> Result<Option<LimitUse>, Error> {
+    for &name in names {
         let q = [("compartmentId", client.tenancy()), ("serviceName", "compute"), ("name", name)];
         let values: Vec<LimitValueSummary> =
             client.list(Service::Limits, &format!("{LIMITS_API}/limitValues"), &q).await?;
@@ -152,7 +159,7 @@ pub async fn check(
             if wanted <= 0.0 {
                 continue;
             }
-            let Some(l) = compute_limit(client, regional, per_ad).await.map_err(limits_unreadable)? else {
+            let Some(l) = compute_limit(client, &[regional, per_ad]).await.map_err(limits_unreadable)? else {
                 return Err(OciError::FreeTier {
                     field: field.into(),
                     message: format!(
@@ -187,6 +194,55 @@ pub async fn check(
                 .into());
             }
         }
+    } else if req.shape == E2_MICRO {
+        if req.instances > 0 {
+            let Some(l) = compute_limit(client, &[E2_MICRO_LIMIT]).await.map_err(limits_unreadable)? else {
+                return Err(OciError::FreeTier {
+                    field: "shape".into(),
+                    message: format!(
+                        "the Limits API has no `{E2_MICRO_LIMIT}` for this tenancy, so the free {E2_MICRO} \
+                         allowance cannot be checked"
+                    ),
+                }
+                .into());
+            };
+            ctx.progress(format!(
+                "free-tier guard: {} {E2_MICRO} instances running, allowance {} ({E2_MICRO_LIMIT})",
+                fmt_num(l.used),
+                fmt_num(l.limit)
+            ));
+            let total = l.used + f64::from(req.instances);
+            if total > l.limit {
+                return Err(OciError::FreeTier {
+                    field: "shape".into(),
+                    message: format!(
+                        "{} {E2_MICRO} instances running + {} requested = {} > allowance {}: the new instance \
+                         would be billed",
+                        fmt_num(l.used),
+                        req.instances,
+                        fmt_num(total),
+                        fmt_num(l.limit)
+                    ),
+                }
+                .into());
+            }
+        }
+    } else if req.instances > 0 || req.ocpus > 0.0 || req.memory_gbs > 0.0 {
+        // Only A1.Flex and E2.1.Micro have an Always Free allowance: any other shape is billed in full.
+        let what = if req.instances > 0 {
+            "the whole instance (every OCPU and GB of memory) would be billed".to_owned()
+        } else {
+            format!(
+                "{} more OCPU and {} more GB of memory would be billed",
+                fmt_num(req.ocpus),
+                fmt_num(req.memory_gbs)
+            )
+        };
+        return Err(OciError::FreeTier {
+            field: "shape".into(),
+            message: format!("{} has no Always Free allowance (only {A1_FLEX} and {E2_MICRO} do): {what}", req.shape),
+        }
+        .into());
     }
     if req.storage_gbs > 0.0 {
         match availability(client, "block-storage", "total-free-storage-gb-regional", None).await? {

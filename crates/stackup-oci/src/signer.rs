@@ -66,8 +66,9 @@ impl KeyId {
     }
 }
 
-/// The headers a signature covers and the `Authorization` value, for one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The headers a signature covers and the `Authorization` value, for one request. `Debug`
+/// leaves the `Authorization` value out: with session auth its `keyId` is `ST$<session token>`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
     /// `date` value.
     pub date: String,
@@ -79,6 +80,18 @@ pub struct SignedHeaders {
     pub signing_string: String,
     /// The full `Authorization` header value.
     pub authorization: String,
+}
+
+impl std::fmt::Debug for SignedHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedHeaders")
+            .field("date", &self.date)
+            .field("host", &self.host)
+            .field("body", &self.body)
+            .field("signing_string", &self.signing_string)
+            .field("authorization", &"(sensitive)")
+            .finish()
+    }
 }
 
 /// What a signature covers for one request.
@@ -381,6 +394,29 @@ mod tests {
         assert!(verify_request(&test_public_key(), "POST", "/20160918/vcns", &hv, b"{\"a\":1}").is_err());
         assert!(verify_request(&test_public_key(), "POST", "/20160918/vcns?compartmentId=a%20b", &hv, b"{}").is_err());
         assert!(format!("{:?}", req.headers().get("authorization").unwrap()).contains("Sensitive"));
+    }
+
+    #[test]
+    fn signed_headers_debug_hides_the_session_token() {
+        let s = RequestSigner::new(ApiKey::from_pem(TEST_KEY_PKCS1, "t").unwrap());
+        let key_id = KeyId::SecurityToken(Secret::new("eyJhbGciOi.session-secret.sig")).resolve().unwrap();
+        let h = s
+            .sign(
+                key_id.expose(),
+                &SigningInput {
+                    method: "GET",
+                    host: HOST,
+                    path_and_query: "/20160918/vcns",
+                    date: TEST_DATE,
+                    content_type: "application/json",
+                    body: b"",
+                },
+            )
+            .unwrap();
+        assert!(h.authorization.contains("keyId=\"ST$eyJhbGciOi.session-secret.sig\""));
+        let d = format!("{h:?}");
+        assert!(!d.contains("session-secret"), "{d}");
+        assert!(d.contains(HOST) && d.contains("(request-target): get /20160918/vcns"), "{d}");
     }
 
     #[test]

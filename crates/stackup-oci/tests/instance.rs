@@ -141,6 +141,99 @@ async fn launches_reads_back_and_terminates() {
 }
 
 #[tokio::test]
+async fn a_resize_waits_until_oci_has_applied_it() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    let p = instances(&server);
+    let s = spec(&sub);
+    let ctx = Ctx::detached("vm");
+    let created = p.create(&ctx, &s).await.unwrap();
+    // OCI applies a shape-config change through a work request that reboots the VM: the GET
+    // right after the PUT still shows the old config, RUNNING.
+    fake.state().async_resize = true;
+    let mut smaller = s.clone();
+    smaller.ocpus = Some(2.0);
+    smaller.memory_in_gbs = Some(12.0);
+    let updated = p.update(&ctx, &created.id, &smaller, &created.outputs).await.unwrap();
+    assert_eq!((updated.ocpus, updated.memory_in_gbs), (Some(2.0), Some(12.0)));
+    assert_eq!(updated.lifecycle_state, "RUNNING");
+    // What update returned is what a refresh sees: nothing left to do.
+    let read = p.read(&ctx, &created.id, Some(&updated)).await.unwrap().unwrap();
+    assert_eq!(p.diff(&smaller, &read).action(), Action::NoOp, "{:?}", p.diff(&smaller, &read));
+    assert_eq!(fake.log().iter().filter(|l| l.method == "PUT").count(), 1);
+    fake.assert_all_signed();
+}
+
+#[tokio::test]
+async fn a_boot_volume_size_the_service_leaves_out_does_not_replace_the_instance() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    fake.state().omit_boot_volume_size = true;
+    let p = instances(&server);
+    let s = spec(&sub);
+    let ctx = Ctx::detached("vm");
+    let created = p.create(&ctx, &s).await.unwrap();
+    assert_eq!(created.outputs.boot_volume_size_in_gbs, Some(200));
+    let read = p.read(&ctx, &created.id, Some(&created.outputs)).await.unwrap().unwrap();
+    assert_eq!(p.diff(&s, &read).action(), Action::NoOp, "{:?}", p.diff(&s, &read));
+    let mut bigger = s.clone();
+    bigger.boot_volume_size_in_gbs = Some(150);
+    assert_eq!(p.diff(&bigger, &read).action(), Action::Replace);
+}
+
+#[tokio::test]
+async fn the_free_tier_guard_refuses_shapes_without_an_allowance() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    let p = instances(&server);
+    let ctx = Ctx::detached("vm");
+    // An AMD Flex shape has no Always Free allowance at all: refused before any launch.
+    let mut amd = spec(&sub);
+    amd.shape = "VM.Standard.E4.Flex".into();
+    amd.ocpus = Some(1.0);
+    amd.memory_in_gbs = Some(16.0);
+    p.validate(&amd).unwrap();
+    match p.create(&ctx, &amd).await.unwrap_err().error {
+        Error::InvalidInput { field, rule } => {
+            assert_eq!(field, "shape");
+            assert!(
+                rule.contains("VM.Standard.E4.Flex has no Always Free allowance")
+                    && rule.contains("would be billed")
+                    && rule.contains("allow_billing"),
+                "{rule}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(launches(&fake).is_empty());
+
+    // E2.1.Micro is free up to its instance-count limit, read from the Limits API.
+    let mut micro = spec(&sub);
+    micro.shape = "VM.Standard.E2.1.Micro".into();
+    micro.ocpus = None;
+    micro.memory_in_gbs = None;
+    micro.boot_volume_size_in_gbs = Some(50);
+    p.validate(&micro).unwrap();
+    {
+        let mut st = fake.state();
+        st.limits.insert("vm-standard-e2-1-micro-count".into(), 2.0);
+        st.extra_used.insert("vm-standard-e2-1-micro-count".into(), 6.0);
+    }
+    let e = p.create(&ctx, &micro).await.unwrap_err().error.to_string();
+    assert!(e.contains("6 VM.Standard.E2.1.Micro instances running + 1 requested = 7 > allowance 6"), "{e}");
+    assert!(launches(&fake).is_empty());
+    fake.state().extra_used.clear();
+    p.create(&ctx, &micro).await.unwrap();
+    assert_eq!(launches(&fake).len(), 1);
+
+    // Opting out launches the billed shape.
+    amd.allow_billing = true;
+    p.create(&Ctx::detached("vm2"), &amd).await.unwrap();
+    assert_eq!(launches(&fake).len(), 2);
+    fake.assert_all_signed();
+}
+
+#[tokio::test]
 async fn capacity_hunt_rotates_ads_backs_off_and_succeeds() {
     let (server, fake) = FakeOci::start().await;
     let sub = subnet(&server).await;
@@ -257,6 +350,44 @@ async fn throttling_5xx_and_a_lost_launch_response_make_one_instance() {
     assert!(l.iter().all(|x| x.retry_token == l[0].retry_token), "retransmits share one token");
     assert_eq!(fake.live("instances").len(), 1);
     assert_eq!(fake.live("instances")[0]["id"], created.id.as_str());
+    fake.assert_all_signed();
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_transport_retries_backs_off_and_keeps_hunting() {
+    let (server, fake) = FakeOci::start().await;
+    let sub = subnet(&server).await;
+    // More 429s than one attempt's transport retries (6 with the fast policy).
+    fake.fault(
+        "POST",
+        "/instances",
+        Fault::Status {
+            status: 429,
+            code: "TooManyRequests",
+            message: "Too many requests for the user",
+            retry_after: Some("0"),
+        },
+        8,
+    );
+    let ctx = Ctx::detached("vm");
+    let mut events = ctx.events().subscribe();
+    let created = instances(&server).create(&ctx, &spec(&sub)).await.unwrap();
+    assert_eq!(fake.live("instances").len(), 1);
+    assert_eq!(fake.live("instances")[0]["id"], created.id.as_str());
+    let l = launches(&fake);
+    assert_eq!(l.len(), 9, "8 throttled, then the launch");
+    // The throttled round stopped at the first AD and backed off before the next round.
+    assert!(
+        l.iter().all(|x| x.body["availabilityDomain"] == ADS[0]),
+        "{:?}",
+        l.iter().map(|x| &x.body["availabilityDomain"]).collect::<Vec<_>>()
+    );
+    let backoffs = events
+        .drain()
+        .into_iter()
+        .filter(|e| matches!(&e.kind, EventKind::ResourceProgress { message, .. } if message.contains("backing off")))
+        .count();
+    assert!(backoffs >= 1);
     fake.assert_all_signed();
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{COMPARTMENT, FakeOci, Fault, client};
 use stackup_core::{Action, Ctx, Error, Input, Provisioner};
+use stackup_oci::testing::{TEST_TENANCY, TEST_USER};
 use stackup_oci::*;
 
 fn vcn_spec() -> VcnSpec {
@@ -268,8 +269,17 @@ CYvpAQOiKxIw16UdXOLeldYIHluXz8kbmJclJR1I3FpNEQEoE+K2kQJAF61h7VGF
 FNKxiVPcps140CV49U3eq7HmK4+mPVfUkldnhqxzEIoGyjA7G8iVwxsRxUDklvQV
 8qqe3Fg0ECXj8A==
 -----END PRIVATE KEY-----";
+    // A key whose fingerprint matches the keyId (so the client builds) but that OCI does not
+    // know for this user: the fake verifies with the test key's public half.
     let creds = match ApiKey::from_pem(other, "other") {
-        Ok(key) => Credentials { key, ..common::credentials() },
+        Ok(key) => {
+            let fingerprint = key.fingerprint().to_owned();
+            Credentials {
+                key,
+                key_id: KeyId::ApiKey { tenancy: TEST_TENANCY.into(), user: TEST_USER.into(), fingerprint },
+                ..common::credentials()
+            }
+        }
         Err(e) => panic!("{e}"),
     };
     let c = OciClient::builder()

@@ -20,7 +20,7 @@ mod wire;
 use validation::{is_flex, metadata, sha256_hex, validate_spec};
 use wire::*;
 
-use super::{PROVIDER, decode, find_tagged, lifecycle, wait_for_state, wait_gone};
+use super::{PROVIDER, decode, find_tagged, lifecycle, same_name, wait_for_state, wait_gone};
 use crate::capacity::{CapacityHunt, is_out_of_capacity, is_shape_unavailable_in_ad, send_launch, sleep_cancellable};
 use crate::client::{CORE_API, IDENTITY_API, OciClient, Service, retry_token};
 use crate::error::OciError;
@@ -285,6 +285,46 @@ impl Instances {
         .await
     }
 
+    /// Waits until an UpdateInstance that changed the shape config has taken effect: OCI applies
+    /// it asynchronously (a work request that reboots the VM), so right after the PUT the
+    /// instance is still RUNNING with the old OCPUs and memory, then goes through STOPPING,
+    /// STOPPED and STARTING. Done only when it is RUNNING with the requested values.
+    async fn wait_resized(&self, ctx: &Ctx, id: &str, ocpus: f64, memory_in_gbs: f64) -> Result<InstanceWire, Error> {
+        let t = self.client.timing();
+        let waiter = stackup_core::wait::Waiter {
+            what: format!("instance {id} to run with {ocpus} OCPUs and {memory_in_gbs} GB"),
+            interval: t.poll_interval,
+            max_interval: t.max_poll_interval,
+            timeout: t.instance_timeout,
+        };
+        let path = format!("{CORE_API}/instances/{id}");
+        let v: Value = waiter
+            .wait_or_cancel(ctx.cancellation(), || async {
+                let v: Value = self.client.get(Service::Iaas, &path, &[]).await?;
+                let state = lifecycle(&v).to_owned();
+                let now = (
+                    v.pointer("/shapeConfig/ocpus").and_then(Value::as_f64),
+                    v.pointer("/shapeConfig/memoryInGBs").and_then(Value::as_f64),
+                );
+                match state.as_str() {
+                    "RUNNING" if now == (Some(ocpus), Some(memory_in_gbs)) => Ok(stackup_core::wait::Poll::Done(v)),
+                    "TERMINATING" | "TERMINATED" => {
+                        Ok(stackup_core::wait::Poll::Failed(Error::Provider(stackup_core::ApiErrorDetails {
+                            code: Some(format!("lifecycleState {state}")),
+                            message: format!("instance {id} went to {state} while being resized"),
+                            ..Default::default()
+                        })))
+                    }
+                    _ => {
+                        ctx.progress(format!("resizing instance {id}: {state}"));
+                        Ok(stackup_core::wait::Poll::Pending(None))
+                    }
+                }
+            })
+            .await?;
+        decode("instance", v)
+    }
+
     /// Waits for RUNNING and a public IP (when one was asked for), then reads the outputs.
     async fn finish(&self, ctx: &Ctx, id: &str, spec: &InstanceSpec) -> Result<InstanceOutputs, Error> {
         let w = self.wait_running(ctx, id).await?;
@@ -309,6 +349,13 @@ impl Instances {
                     })
                 })
                 .await?;
+        }
+        // GetInstance may omit `sourceDetails.bootVolumeSizeInGBs` (the Terraform provider works
+        // around the same omission): the instance was launched from this spec, so record the size
+        // it was launched with instead of `None`, which the next diff would read as a change that
+        // replaces the instance. `read` carries it forward from state.
+        if out.boot_volume_size_in_gbs.is_none() {
+            out.boot_volume_size_in_gbs = spec.boot_volume_size_in_gbs;
         }
         Ok(out)
     }
@@ -357,7 +404,7 @@ impl Instances {
         let mut last = String::from("no attempt made");
         let mut round = 0u32;
         loop {
-            for ad in &ads {
+            'round: for ad in &ads {
                 for fd in &fds {
                     if no_shape.contains(ad) {
                         continue;
@@ -436,6 +483,15 @@ impl Instances {
                             last = e.to_string();
                             ctx.progress(format!("{} is not offered in {ad}; skipping it: {e}", spec.shape));
                             no_shape.insert(ad.clone());
+                        }
+                        Err(e @ Error::Throttled { .. }) => {
+                            // Still throttled after the transport retries: OCI did not process the
+                            // launch. Hammering the next AD would only prolong it, and giving up
+                            // would end an hour-long hunt over a rate limit: wait out this round's
+                            // backoff and go on until the deadline.
+                            last = e.to_string();
+                            ctx.progress(format!("throttled launching in {where_}; backing off: {e}"));
+                            break 'round;
                         }
                         Err(e) => {
                             // The launch may still have happened (every response lost): if the
@@ -526,7 +582,7 @@ impl Provisioner for Instances {
         d.field_replace("compartment_id", &desired.compartment_id, &observed.compartment_id);
         d.field_replace("shape", &desired.shape, &observed.shape);
         if !desired.availability_domains.is_empty()
-            && !desired.availability_domains.contains(&observed.availability_domain)
+            && !desired.availability_domains.iter().any(|a| same_name(Some(a), Some(&observed.availability_domain)))
         {
             d.field_replace(
                 "availability_domains",
@@ -536,7 +592,7 @@ impl Provisioner for Instances {
         }
         if let Some(fd) = &observed.fault_domain
             && !desired.fault_domains.is_empty()
-            && !desired.fault_domains.contains(fd)
+            && !desired.fault_domains.iter().any(|f| same_name(Some(f), Some(fd)))
         {
             d.field_replace("fault_domains", &desired.fault_domains, &vec![fd.clone()]);
         }
@@ -596,6 +652,7 @@ impl Provisioner for Instances {
         if !spec.allow_billing {
             let req = FreeTierRequest {
                 shape: &spec.shape,
+                instances: 1,
                 ocpus: spec.ocpus.unwrap_or(0.0),
                 memory_gbs: spec.memory_in_gbs.unwrap_or(0.0),
                 storage_gbs: f64::from(spec.boot_volume_size_in_gbs.unwrap_or(MIN_BOOT_VOLUME_GBS)),
@@ -615,6 +672,7 @@ impl Provisioner for Instances {
         if !spec.allow_billing {
             let req = FreeTierRequest {
                 shape: &spec.shape,
+                instances: 0,
                 ocpus: (spec.ocpus.unwrap_or(0.0) - observed.ocpus.unwrap_or(0.0)).max(0.0),
                 memory_gbs: (spec.memory_in_gbs.unwrap_or(0.0) - observed.memory_in_gbs.unwrap_or(0.0)).max(0.0),
                 storage_gbs: 0.0,
@@ -623,16 +681,20 @@ impl Provisioner for Instances {
         }
         let resize =
             is_flex(&spec.shape) && (spec.ocpus != observed.ocpus || spec.memory_in_gbs != observed.memory_in_gbs);
+        let target = match (resize, spec.ocpus, spec.memory_in_gbs) {
+            (true, Some(o), Some(m)) => Some((o, m)),
+            _ => None,
+        };
         let body = UpdateInstanceDetails {
             display_name: &spec.display_name,
             freeform_tags: validate::with_managed_tags(&spec.freeform_tags, ctx.tags()),
-            shape_config: match (resize, spec.ocpus, spec.memory_in_gbs) {
-                (true, Some(o), Some(m)) => Some(LaunchShapeConfig { ocpus: o, memory_in_gbs: m }),
-                _ => None,
-            },
+            shape_config: target.map(|(o, m)| LaunchShapeConfig { ocpus: o, memory_in_gbs: m }),
         };
         let _: Value = self.client.put(&format!("{CORE_API}/instances/{id}"), &body).await?;
-        let w = self.wait_running(ctx, id).await?;
+        let w = match target {
+            Some((o, m)) => self.wait_resized(ctx, id, o, m).await?,
+            None => self.wait_running(ctx, id).await?,
+        };
         self.outputs(w, Some(observed)).await
     }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use stackup_core::diff::FieldChange;
 use stackup_core::{CreateError, Created, Ctx, Diff, Error, Input, Provisioner, ResourceKind};
 
-use super::{PROVIDER, decode, find_tagged, wait_for_state, wait_gone};
+use super::{PROVIDER, decode, find_tagged, same_name, wait_for_state, wait_gone};
 use crate::client::{CORE_API, OciClient, Service};
 use crate::validate;
 
@@ -253,8 +253,12 @@ impl Provisioner for Subnets {
         d.field_replace("compartment_id", &desired.compartment_id, &observed.compartment_id);
         d.input_replace("vcn_id", &desired.vcn_id, &observed.vcn_id);
         d.field_replace("cidr_block", &desired.cidr_block, &observed.cidr_block);
-        d.field_replace("dns_label", &desired.dns_label, &observed.dns_label);
-        d.field_replace("availability_domain", &desired.availability_domain, &observed.availability_domain);
+        if !same_name(desired.dns_label.as_deref(), observed.dns_label.as_deref()) {
+            d.field_replace("dns_label", &desired.dns_label, &observed.dns_label);
+        }
+        if !same_name(desired.availability_domain.as_deref(), observed.availability_domain.as_deref()) {
+            d.field_replace("availability_domain", &desired.availability_domain, &observed.availability_domain);
+        }
         d.field_replace(
             "prohibit_public_ip_on_vnic",
             &desired.prohibit_public_ip_on_vnic,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use stackup_core::{CreateError, Created, Ctx, Diff, Error, Provisioner, ResourceKind};
 
-use super::{PROVIDER, decode, find_tagged, wait_for_state, wait_gone};
+use super::{PROVIDER, decode, find_tagged, same_name, wait_for_state, wait_gone};
 use crate::client::{CORE_API, OciClient, Service};
 use crate::validate;
 
@@ -198,7 +198,9 @@ impl Provisioner for Vcns {
         let mut d = Diff::new();
         d.field_replace("compartment_id", &desired.compartment_id, &observed.compartment_id);
         d.field_replace("cidr_blocks", &desired.cidr_blocks, &observed.cidr_blocks);
-        d.field_replace("dns_label", &desired.dns_label, &observed.dns_label);
+        if !same_name(desired.dns_label.as_deref(), observed.dns_label.as_deref()) {
+            d.field_replace("dns_label", &desired.dns_label, &observed.dns_label);
+        }
         d.field("display_name", &desired.display_name, &observed.display_name);
         d.field("freeform_tags", &desired.freeform_tags, &validate::user_tags(&observed.freeform_tags));
         d

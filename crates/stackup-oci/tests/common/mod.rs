@@ -86,6 +86,12 @@ pub struct State {
     pub extra_used: BTreeMap<String, f64>,
     /// Polls before a created object is ready.
     pub ready_after: u32,
+    /// Apply instance shape-config updates asynchronously, as OCI does (a work request that
+    /// reboots the VM): the next GETs show the old config RUNNING, then STOPPING, STOPPED,
+    /// STARTING, and only then RUNNING with the new config.
+    pub async_resize: bool,
+    /// Leave `sourceDetails.bootVolumeSizeInGBs` out of GetInstance answers (the service may).
+    pub omit_boot_volume_size: bool,
 }
 
 #[derive(Clone)]
@@ -347,6 +353,23 @@ impl State {
 
     fn get(&mut self, id: &str) -> Option<Value> {
         let o = self.objects.get_mut(id)?;
+        if let Some(step) = o.value.get("_resizeStep").and_then(Value::as_u64) {
+            let state = ["RUNNING", "STOPPING", "STOPPED", "STARTING"].get(step as usize).copied();
+            match state {
+                Some(st) => {
+                    o.value["lifecycleState"] = json!(st);
+                    o.value["_resizeStep"] = json!(step + 1);
+                }
+                None => {
+                    let obj = o.value.as_object_mut().unwrap();
+                    obj.remove("_resizeStep");
+                    let cfg = obj.remove("_resizeTo").unwrap_or(Value::Null);
+                    obj.insert("shapeConfig".into(), cfg);
+                    obj.insert("lifecycleState".into(), json!("RUNNING"));
+                }
+            }
+            return Some(o.value.clone());
+        }
         let state = o.value["lifecycleState"].as_str().unwrap_or_default().to_owned();
         let out = o.value.clone();
         match state.as_str() {
@@ -554,14 +577,31 @@ impl State {
                 }
             }
             ["20160918", coll] if method == "GET" => self.list(coll, query),
-            ["20160918", _coll, id] if method == "GET" => match self.get(id) {
-                Some(v) => ok(&v),
+            ["20160918", coll, id] if method == "GET" => match self.get(id) {
+                Some(mut v) => {
+                    if *coll == "instances"
+                        && self.omit_boot_volume_size
+                        && let Some(sd) = v.get_mut("sourceDetails").and_then(Value::as_object_mut)
+                    {
+                        sd.remove("bootVolumeSizeInGBs");
+                    }
+                    ok(&v)
+                }
                 None => err(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found."),
             },
-            ["20160918", _coll, id] if method == "PUT" => {
+            ["20160918", coll, id] if method == "PUT" => {
+                let async_resize = self.async_resize;
                 let Some(o) = self.objects.get_mut(*id) else {
                     return err(404, "NotAuthorizedOrNotFound", "not found");
                 };
+                let mut body = body.clone();
+                if *coll == "instances"
+                    && async_resize
+                    && let Some(cfg) = body.as_object_mut().unwrap().remove("shapeConfig")
+                {
+                    o.value["_resizeTo"] = cfg;
+                    o.value["_resizeStep"] = json!(0);
+                }
                 for (k, v) in body.as_object().unwrap() {
                     o.value[k] = v.clone();
                 }
