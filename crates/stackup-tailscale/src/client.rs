@@ -86,6 +86,17 @@ pub struct PolicyFile {
     pub etag: String,
 }
 
+/// A key as `GET /tailnet/{tailnet}/keys` lists it: the id, and the type when the API says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedKey {
+    /// Key id.
+    pub id: String,
+    /// `auth`, `api`, `client` or `federated`, when listed.
+    #[serde(default)]
+    pub key_type: Option<String>,
+}
+
 /// The outcome of `POST /tailnet/{tailnet}/acl/validate` that passed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyValidation {
@@ -175,6 +186,20 @@ impl TailscaleClient {
     /// when the server certainly did not act on it (429 throttling, connection refused), never
     /// after a 5xx or a dropped connection, which might hide a created object.
     pub async fn send_create(&self, req: HttpRequest) -> Result<HttpResponse, Error> {
+        // A 401 means the request was refused unprocessed: with OAuth the cached token may have
+        // been revoked early, so drop it and try once more, as `send` does.
+        match self.send_create_with_retries(&req).await {
+            Err(Error::Unauthenticated(_)) if self.inner.oauth.is_some() => {
+                if let Some(o) = &self.inner.oauth {
+                    o.invalidate().await;
+                }
+                self.send_create_with_retries(&req).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_create_with_retries(&self, req: &HttpRequest) -> Result<HttpResponse, Error> {
         let policy = &self.inner.retry;
         let start = tokio::time::Instant::now();
         let mut attempt = 1;
@@ -234,17 +259,24 @@ impl TailscaleClient {
     /// `GET /tailnet/{tailnet}/keys`: the ids of the keys the credential can see (only ids are
     /// guaranteed in the list).
     pub async fn list_key_ids(&self) -> Result<Vec<String>, Error> {
-        #[derive(serde::Deserialize)]
-        struct Id {
-            id: String,
-        }
+        Ok(self.list_keys(false).await?.into_iter().map(|k| k.id).collect())
+    }
+
+    /// `GET /tailnet/{tailnet}/keys[?all=true]`. Without `all`, a user's token lists that user's
+    /// keys, but a token derived from an OAuth client lists the tailnet's OAuth clients; `all`
+    /// lists auth keys, API access tokens and OAuth clients alike.
+    pub async fn list_keys(&self, all: bool) -> Result<Vec<ListedKey>, Error> {
         #[derive(serde::Deserialize)]
         struct List {
             #[serde(default)]
-            keys: Option<Vec<Id>>,
+            keys: Option<Vec<ListedKey>>,
         }
-        let list: List = self.get_json(self.tailnet_url(&["keys"]), "GET /tailnet/{tailnet}/keys").await?;
-        Ok(list.keys.unwrap_or_default().into_iter().map(|k| k.id).collect())
+        let mut url = self.tailnet_url(&["keys"]);
+        if all {
+            url.query_pairs_mut().append_pair("all", "true");
+        }
+        let list: List = self.get_json(url, "GET /tailnet/{tailnet}/keys").await?;
+        Ok(list.keys.unwrap_or_default())
     }
 
     /// `GET /tailnet/{tailnet}/keys/{keyId}`; `None` when it does not exist.

@@ -79,6 +79,9 @@ pub type EnvSource = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 #[derive(Clone)]
 pub struct TailscaleClientBuilder {
     credentials: Option<Credentials>,
+    /// OAuth scopes set on the builder: they apply to the OAuth client wherever it comes from
+    /// (the builder or the environment), and win over `TAILSCALE_OAUTH_SCOPES`.
+    scopes: Option<Vec<String>>,
     tailnet: Option<String>,
     base_url: Option<String>,
     retry: RetryPolicy,
@@ -102,6 +105,7 @@ impl Default for TailscaleClientBuilder {
     fn default() -> Self {
         TailscaleClientBuilder {
             credentials: None,
+            scopes: None,
             tailnet: None,
             base_url: None,
             retry: RetryPolicy::default(),
@@ -146,15 +150,15 @@ impl TailscaleClientBuilder {
         self
     }
 
-    /// Scopes to request with the OAuth client (`auth_keys`, `devices:core`, `policy_file`, `dns`).
+    /// Scopes to request with the OAuth client (`auth_keys`, `devices:core`, `policy_file`, `dns`),
+    /// whether the client is set on the builder (before or after this call) or read from the
+    /// environment; they win over `TAILSCALE_OAUTH_SCOPES`. Ignored with an API key.
     pub fn scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        if let Some(Credentials::OAuth { scopes: s, .. }) = &mut self.credentials {
-            *s = scopes.into_iter().map(Into::into).collect();
-        }
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
         self
     }
 
@@ -194,6 +198,14 @@ impl TailscaleClientBuilder {
     }
 
     fn resolve_credentials(&self) -> Result<Option<Credentials>, Error> {
+        let mut credentials = self.credentials_from_builder_or_env()?;
+        if let (Some(Credentials::OAuth { scopes, .. }), Some(set)) = (&mut credentials, &self.scopes) {
+            scopes.clone_from(set);
+        }
+        Ok(credentials)
+    }
+
+    fn credentials_from_builder_or_env(&self) -> Result<Option<Credentials>, Error> {
         if let Some(c) = &self.credentials {
             return Ok(Some(c.clone()));
         }
@@ -372,6 +384,30 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("TAILSCALE_BASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn builder_scopes_apply_however_the_oauth_client_is_given() {
+        let scopes_of = |b: TailscaleClientBuilder| format!("{:?}", b.build().unwrap().oauth().unwrap());
+        // The OAuth client from the environment, the scopes from the builder.
+        let b = TailscaleClientBuilder::new()
+            .from_env_with(env(&[
+                ("TAILSCALE_OAUTH_CLIENT_ID", "cid"),
+                ("TAILSCALE_OAUTH_CLIENT_SECRET", "tskey-client-s"),
+                ("TAILSCALE_OAUTH_SCOPES", "all"),
+            ]))
+            .scopes(["auth_keys", "dns"]);
+        assert!(scopes_of(b).contains(r#"scopes: ["auth_keys", "dns"]"#));
+        // Scopes set before the client.
+        let b = TailscaleClientBuilder::new().scopes(["dns"]).oauth_client("id", "tskey-client-s");
+        assert!(scopes_of(b).contains(r#"scopes: ["dns"]"#));
+        // The environment's scopes when the builder sets none.
+        let b = TailscaleClientBuilder::new().from_env_with(env(&[
+            ("TAILSCALE_OAUTH_CLIENT_ID", "cid"),
+            ("TAILSCALE_OAUTH_CLIENT_SECRET", "tskey-client-s"),
+            ("TAILSCALE_OAUTH_SCOPES", "auth_keys devices:core"),
+        ]));
+        assert!(scopes_of(b).contains(r#"scopes: ["auth_keys", "devices:core"]"#));
     }
 
     #[test]

@@ -72,12 +72,21 @@ impl Criteria {
     }
 }
 
-/// The devices, other than `chosen`, whose MagicDNS label is exactly `hostname`: the ones that
-/// pushed `chosen` to a suffixed name.
+/// The devices, other than `chosen`, whose MagicDNS label is exactly `hostname` in `chosen`'s
+/// tailnet domain: the ones that pushed `chosen` to a suffixed name. Devices shared in from other
+/// tailnets (`isExternal`, named in their own tailnet's domain) hold no name here, and cannot be
+/// deleted from this tailnet anyway (the API answers 501).
 pub fn name_holders<'a>(devices: &'a [Device], hostname: &str, chosen: &Device) -> Vec<&'a Device> {
+    let domain = |d: &Device| d.fqdn().split_once('.').map(|(_, rest)| rest.to_ascii_lowercase());
+    let ours = domain(chosen);
     devices
         .iter()
-        .filter(|d| d.api_id() != chosen.api_id() && classify(hostname, d.dns_label()) == NameState::Exact)
+        .filter(|d| {
+            d.api_id() != chosen.api_id()
+                && !d.is_external
+                && domain(d) == ours
+                && classify(hostname, d.dns_label()) == NameState::Exact
+        })
         .collect()
 }
 

@@ -25,7 +25,7 @@ pub mod resources;
 pub mod validate;
 pub mod wire;
 
-pub use client::{IfMatch, PolicyFile, PolicyValidation, TailscaleClient};
+pub use client::{IfMatch, ListedKey, PolicyFile, PolicyValidation, TailscaleClient};
 pub use config::{Credentials, TailscaleClientBuilder};
 pub use error::TailscaleError;
 pub use resources::acl_policy::{AclAdoption, AclPolicies, AclPolicyOutputs, AclPolicySpec};

@@ -72,6 +72,9 @@ pub struct AclPolicies {
     client: TailscaleClient,
 }
 
+const NO_ETAG: &str =
+    "the policy file was read without an ETag, so it cannot be updated safely; refresh and plan again";
+
 fn same_text(a: &str, b: &str) -> bool {
     hujson::normalize_text(a) == hujson::normalize_text(b)
 }
@@ -190,6 +193,9 @@ impl Provisioner for AclPolicies {
         } else {
             let if_match = match spec.adopt {
                 AclAdoption::OnlyDefault => IfMatch::TsDefault,
+                AclAdoption::Overwrite if current.etag.trim().is_empty() => {
+                    return Err(Error::Config(NO_ETAG.into()).into());
+                }
                 AclAdoption::Overwrite => IfMatch::ETag(current.etag),
             };
             self.write(ctx, desired, if_match).await?
@@ -206,11 +212,8 @@ impl Provisioner for AclPolicies {
     ) -> Result<AclPolicyOutputs, Error> {
         self.validate(spec)?;
         let desired = spec.policy.get("policy")?;
-        if observed.etag.is_empty() {
-            return Err(Error::Config(
-                "the policy file was read without an ETag, so it cannot be updated safely; refresh and plan again"
-                    .into(),
-            ));
+        if observed.etag.trim().is_empty() {
+            return Err(Error::Config(NO_ETAG.into()));
         }
         self.write(ctx, desired, IfMatch::ETag(observed.etag.clone())).await
     }

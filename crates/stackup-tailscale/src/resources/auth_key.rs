@@ -180,7 +180,8 @@ impl AuthKeyOutputs {
         let create = k.capabilities.devices.create;
         AuthKeyOutputs {
             id: k.id,
-            key: k.key.or(secret),
+            // The API populates `key` only on creation; an empty one is no secret.
+            key: k.key.filter(|s| !s.is_empty()).or(secret),
             created: k.created,
             expires: k.expires,
             invalid: k.invalid || k.revoked.as_deref().is_some_and(|r| parse_time(r).is_some()),
@@ -337,9 +338,21 @@ impl Provisioner for AuthKeys {
             return Ok(None);
         }
         let marker = Self::marker(ctx.idempotency_token());
+        // A key made with an OAuth client is owned by the tailnet: without `all=true` the list
+        // holds only the tailnet's OAuth clients, never that key.
+        let all = self.client.uses_oauth();
         let mut found: Option<Key> = None;
-        for id in self.client.list_key_ids().await? {
-            let Some(k) = self.client.get_key(&id).await? else { continue };
+        for listed in self.client.list_keys(all).await? {
+            if listed.key_type.as_deref().is_some_and(|t| t != "auth") {
+                continue;
+            }
+            // `all=true` also lists API tokens and OAuth clients, which the credential's scopes
+            // may not let it read (403): they are not the key we are looking for.
+            let k = match self.client.get_key(&listed.id).await {
+                Ok(Some(k)) => k,
+                Ok(None) | Err(Error::PermissionDenied(_)) => continue,
+                Err(e) => return Err(e),
+            };
             let is_auth = k.key_type.as_deref().is_none_or(|t| t == "auth");
             if is_auth && !k.invalid && k.description == marker && found.as_ref().is_none_or(|f| k.created > f.created)
             {
@@ -361,8 +374,10 @@ impl Provisioner for AuthKeys {
             .field_replace("preauthorized", &desired.preauthorized, &observed.preauthorized)
             .field_replace("tags", &sorted(desired.tags.clone()), &observed.tags)
             .field_replace("expiry_seconds", &desired.expiry_seconds, &observed.expiry_seconds);
-        if let Some(desc) = &desired.description {
-            d.field_replace("description", desc.as_str(), observed.description.as_str());
+        // An empty description is sent as the token marker, exactly like `None` (see `request`),
+        // so only a non-empty one is compared.
+        if let Some(desc) = desired.description.as_deref().filter(|d| !d.is_empty()) {
+            d.field_replace("description", desc, observed.description.as_str());
         }
         if observed.unclaimed {
             d.push(FieldChange {
@@ -513,6 +528,19 @@ mod tests {
         assert!(
             matches!(oauth.validate(&AuthKeySpec::new()), Err(Error::InvalidInput { field, .. }) if field == "tags")
         );
+    }
+
+    #[test]
+    fn an_empty_description_means_the_token_marker_and_never_replaces() {
+        // `description: ""` (a JSON spec, a blank CLI flag) is sent as the token marker, like
+        // `None`; the diff must not then compare "" with the marker and replace on every plan.
+        let spec = spec().description("");
+        assert!(keys(datetime!(2026-01-10 00:00 UTC)).validate(&spec).is_ok());
+        let req = AuthKeys::request(&spec, "stackup-tok1");
+        assert_eq!(req.description.as_deref(), Some("stackup-tok1"));
+        let mut o = observed();
+        o.description = "stackup-tok1".into();
+        assert_eq!(keys(datetime!(2026-01-10 00:00 UTC)).diff(&spec, &o).action(), Action::NoOp);
     }
 
     #[test]

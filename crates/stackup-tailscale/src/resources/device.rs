@@ -222,7 +222,7 @@ impl Devices {
         ctx.progress(format!("waiting up to {timeout:?} for device `{}` to join", spec.hostname));
         let mut polls = 0u32;
         waiter
-            .wait(|| {
+            .wait_or_cancel(ctx.cancellation(), || {
                 polls += 1;
                 let attempt = polls;
                 let criteria = &criteria;

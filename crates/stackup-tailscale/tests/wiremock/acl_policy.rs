@@ -180,6 +180,28 @@ async fn an_edited_policy_is_taken_over_only_when_asked() {
 }
 
 #[tokio::test]
+async fn an_edited_policy_read_without_an_etag_is_never_overwritten_blindly() {
+    // `adopt: Overwrite` guards the write with the ETag just read; without one there is nothing
+    // to guard it with (an empty `If-Match` is the blind overwrite other tools do).
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(ACL))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{\"acls\": []}"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(ACL))
+        .respond_with(ResponseTemplate::new(200).insert_header("etag", "\"e1\"").set_body_string(OURS))
+        .mount(&server)
+        .await;
+    let p = AclPolicies::new(common::client(&server));
+    let err =
+        p.create(&Ctx::detached("acl"), &AclPolicySpec::new(OURS).adopt(AclAdoption::Overwrite)).await.unwrap_err();
+    assert!(err.error.to_string().contains("ETag"), "{}", err.error);
+    assert_eq!(common::mutating(&server).await, 0);
+}
+
+#[tokio::test]
 async fn a_lost_reply_to_a_write_that_landed_is_success() {
     let (server, fake, p) = setup().await;
     let ctx = Ctx::detached("acl");

@@ -148,6 +148,40 @@ async fn a_401_drops_the_cached_token_and_retries_once() {
 }
 
 #[tokio::test]
+async fn a_401_on_key_creation_refreshes_the_token_and_creates_once() {
+    // A 401 means the server did not act, so the create is repeated once with a fresh token.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/oauth/token"))
+        .respond_with(token("revoked", 3600))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/oauth/token"))
+        .respond_with(token("fresh", 3600))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/tailnet/-/keys"))
+        .and(header("authorization", "Bearer revoked"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "API token invalid"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/tailnet/-/keys"))
+        .and(header("authorization", "Bearer fresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(key_json(true)))
+        .mount(&server)
+        .await;
+    let c = oauth_client(&server, Duration::from_secs(300));
+    let k = c.create_auth_key(&create_body()).await.unwrap();
+    assert_eq!(k.key.unwrap().expose(), AUTH_KEY);
+    assert_eq!(c.oauth().unwrap().exchanges(), 2);
+    assert_eq!(common::requests(&server, "POST", "/api/v2/tailnet/-/keys").await.len(), 2);
+}
+
+#[tokio::test]
 async fn oauth_refusal_is_unauthenticated_with_the_servers_reason() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -213,6 +213,69 @@ async fn the_name_is_reclaimed_from_an_offline_holder() {
 }
 
 #[tokio::test]
+async fn a_device_shared_in_from_another_tailnet_never_holds_the_name() {
+    // A device shared in from another tailnet (`isExternal`) may carry the same label under its
+    // own tailnet's domain: it does not hold our name, and it cannot be deleted (501).
+    let server = MockServer::start().await;
+    let old = device("nOLD1CNTRL", "egograph-prod", "egograph-prod", "2026-10-01T00:00:00Z", false);
+    let new = device("nNEW1CNTRL", "egograph-prod", "egograph-prod-1", "2026-11-25T10:01:00Z", true);
+    let mut shared = device("nSHARED1CNTRL", "egograph-prod", "egograph-prod", "2026-09-01T00:00:00Z", true);
+    shared["name"] = json!("egograph-prod.other5678.ts.net");
+    shared["isExternal"] = json!(true);
+    shared["tags"] = json!([]);
+    Mock::given(method("GET")).and(path(DEVICES)).respond_with(devices(vec![old, new, shared])).mount(&server).await;
+    Mock::given(method("DELETE"))
+        .and(path("/api/v2/device/nSHARED1CNTRL"))
+        .respond_with(ResponseTemplate::new(501).set_body_json(json!({"message": "Device not owned by tailnet"})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/api/v2/device/nOLD1CNTRL"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/device/nNEW1CNTRL/name"))
+        .and(body_json(json!({"name": "egograph-prod"})))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/device/nNEW1CNTRL"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(new_device()))
+        .mount(&server)
+        .await;
+    let p = provisioner(&server);
+    // Fail names only the real holder.
+    let err = p.create(&Ctx::detached("host"), &spec()).await.unwrap_err();
+    let msg = err.error.to_string();
+    assert!(msg.contains("nOLD1CNTRL") && !msg.contains("nSHARED1CNTRL"), "{msg}");
+    // ReclaimName removes the offline holder, not the (online) shared device.
+    let created = p.create(&Ctx::detached("host"), &spec().on_name_conflict(NameConflict::ReclaimName)).await.unwrap();
+    assert_eq!(created.outputs.magic_dns_name, "egograph-prod.tail1234.ts.net");
+}
+
+#[tokio::test]
+async fn cancelling_the_run_stops_the_wait_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).and(path(DEVICES)).respond_with(devices(vec![])).mount(&server).await;
+    let p = Devices::new(common::client(&server)).poll_interval(Duration::from_secs(30));
+    let ctx = Ctx::detached("host");
+    let token = ctx.cancellation().clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        token.cancel();
+    });
+    let start = std::time::Instant::now();
+    let err = p.create(&ctx, &spec().wait_timeout(Duration::from_secs(120))).await.unwrap_err();
+    assert!(matches!(err.error, Error::Cancelled), "{:?}", err.error);
+    assert!(start.elapsed() < Duration::from_secs(5), "stopped mid-sleep, after {:?}", start.elapsed());
+}
+
+#[tokio::test]
 async fn an_online_holder_is_never_removed() {
     let server = MockServer::start().await;
     mount_suffixed(&server, true).await;
