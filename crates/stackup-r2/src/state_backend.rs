@@ -8,9 +8,14 @@
 //! * Stale locks: with [`StaleLockPolicy::BreakAfter`] the holder rewrites the lock (with
 //!   `If-Match`) every third of that period, and a lock whose object was not rewritten for the
 //!   whole period is taken over atomically (`If-Match` on the stale lock's ETag, so two
-//!   breakers cannot both win). A lock left by a process on this host that no longer runs is
-//!   taken over the same way. [`StaleLockPolicy::Never`] (the default) never breaks a lock:
-//!   an operator calls [`StateBackend::force_unlock`].
+//!   breakers cannot both win). Every write of the lock object carries a fresh `written` nonce
+//!   next to the [`LockInfo`], so each renewal changes the ETag: a takeover based on a read
+//!   from before the holder's last renewal fails its `If-Match` instead of breaking a live lock
+//!   (with an unchanged body, the ETag, the MD5 of the body, would stay the same). Under
+//!   `BreakAfter`, a lock left by a process on this host that no longer runs is taken over the
+//!   same way without waiting for the period. [`StaleLockPolicy::Never`] (the default) never
+//!   breaks a lock, not even a dead local process's (its pid may be alive in another PID
+//!   namespace on a host of the same name): an operator calls [`StateBackend::force_unlock`].
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -140,13 +145,20 @@ impl R2StateBackend {
         Ok(Some(LockObject { info, etag, age }))
     }
 
-    /// Writes the lock object: `If-None-Match: *` to take a free lock, or `If-Match` to renew
-    /// or take over. Returns the new ETag, or `None` when the condition failed.
+    /// Writes the lock object: `If-None-Match: *` to take a free lock, or `If-Match` to take
+    /// over. Returns the new ETag, or `None` when the write did not happen (condition failed, or
+    /// a concurrent conditional write conflicted).
     async fn put_lock(&self, info: &LockInfo, if_match: Option<&str>) -> Result<Option<String>, Error> {
-        put_lock(self.s3()?, &self.bucket, &self.lock_key(), info, if_match).await
+        Ok(match put_lock(self.s3()?, &self.bucket, &self.lock_key(), info, if_match).await? {
+            PutLock::Written(etag) => Some(etag),
+            PutLock::PreconditionFailed | PutLock::Conflict => None,
+        })
     }
 
     fn is_stale(&self, lock: &LockObject) -> bool {
+        let StaleLockPolicy::BreakAfter(after) = self.policy else {
+            return false;
+        };
         let holder_is_dead = lock.info.as_ref().is_some_and(|info| {
             info.host == hostname()
                 && cfg!(target_os = "linux")
@@ -155,10 +167,7 @@ impl R2StateBackend {
         if holder_is_dead {
             return true;
         }
-        match (self.policy, lock.age) {
-            (StaleLockPolicy::BreakAfter(after), Some(age)) => age > after,
-            _ => false,
-        }
+        lock.age.is_some_and(|age| age > after)
     }
 
     fn hold(&self, info: &LockInfo, etag: String) {
@@ -174,10 +183,16 @@ impl R2StateBackend {
                             tokio::time::sleep(every).await;
                             let current = etag.lock().unwrap_or_else(|p| p.into_inner()).clone();
                             match put_lock(&s3, &bucket, &key, &info, Some(&current)).await {
-                                Ok(Some(new)) => *etag.lock().unwrap_or_else(|p| p.into_inner()) = new,
-                                Ok(None) => {
+                                Ok(PutLock::Written(new)) => *etag.lock().unwrap_or_else(|p| p.into_inner()) = new,
+                                Ok(PutLock::PreconditionFailed) => {
                                     tracing::error!(lock = %key, "state lock was broken by another process; stopped renewing");
                                     return;
+                                }
+                                // A concurrent conditional write (a would-be breaker) collided with
+                                // ours: that says nothing about who won. Keep the ETag and try
+                                // again; if the lock was taken over, the next If-Match fails with 412.
+                                Ok(PutLock::Conflict) => {
+                                    tracing::warn!(lock = %key, "renewing state lock collided with another write; retrying")
                                 }
                                 Err(e) => tracing::warn!(lock = %key, error = %e, "renewing state lock failed; retrying"),
                             }
@@ -201,25 +216,49 @@ impl R2StateBackend {
     }
 }
 
+/// The outcome of a conditional lock write.
+enum PutLock {
+    /// Written; the new ETag.
+    Written(String),
+    /// 412: the object is not (or no longer) the one the condition named.
+    PreconditionFailed,
+    /// 409 `ConditionalRequestConflict`: a concurrent conditional write to the same key; this
+    /// one was not applied, and who won is unknown.
+    Conflict,
+}
+
 async fn put_lock(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     info: &LockInfo,
     if_match: Option<&str>,
-) -> Result<Option<String>, Error> {
-    let body = serde_json::to_vec_pretty(info).map_err(|e| Error::other("encoding lock", e))?;
+) -> Result<PutLock, Error> {
+    // The nonce makes every write's body, and so its ETag, unique (see the module docs).
+    #[derive(serde::Serialize)]
+    struct LockBody<'a> {
+        #[serde(flatten)]
+        info: &'a LockInfo,
+        written: String,
+    }
+    let body = LockBody { info, written: stackup_core::lock::random_id() };
+    let body = serde_json::to_vec_pretty(&body).map_err(|e| Error::other("encoding lock", e))?;
     let mut req = s3.put_object().bucket(bucket).key(key).content_type("application/json").body(ByteStream::from(body));
     req = match if_match {
         Some(etag) => req.if_match(etag),
         None => req.if_none_match("*"),
     };
     match req.send().await {
-        Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_owned())),
+        Ok(out) => Ok(PutLock::Written(out.e_tag().unwrap_or_default().to_owned())),
         Err(e) => {
             let e = s3_error("PutObject", e);
-            // 409 ConditionalRequestConflict: a concurrent conditional write to the same key.
-            if e.is_precondition_failed() || e.status() == Some(409) { Ok(None) } else { Err(e.into()) }
+            if e.is_precondition_failed() {
+                Ok(PutLock::PreconditionFailed)
+            } else if e.status() == Some(409) {
+                Ok(PutLock::Conflict)
+            } else {
+                Err(e.into())
+            }
         }
     }
 }

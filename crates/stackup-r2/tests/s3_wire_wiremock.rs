@@ -238,3 +238,192 @@ async fn dropped_connections_are_retried_then_reported_as_transport_errors() {
     let core: stackup_core::Error = err.into();
     assert!(matches!(core, stackup_core::Error::MaybeSent(_) | stackup_core::Error::Transport(_)), "{core}");
 }
+
+fn list_objects_xml(keys: &[&str]) -> String {
+    let contents: String = keys.iter().map(|k| format!("<Contents><Key>{k}</Key><Size>1</Size></Contents>")).collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>{BUCKET}</Name><KeyCount>{}</KeyCount>\
+         <MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>",
+        keys.len()
+    )
+}
+
+#[tokio::test]
+async fn emptying_a_bucket_aborts_every_page_of_pending_multipart_uploads() {
+    use stackup_core::Provisioner;
+    let server = MockServer::start().await;
+    let bucket_path = format!("/{BUCKET}/");
+    // One object: listed by the emptiness check and the first emptying pass, then gone.
+    Mock::given(method("GET"))
+        .and(path(bucket_path.as_str()))
+        .and(query_param("list-type", "2"))
+        .and(query_param("max-keys", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(list_objects_xml(&["a.log.gz"])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(bucket_path.as_str()))
+        .and(query_param("list-type", "2"))
+        .and(query_param("max-keys", "1000"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(list_objects_xml(&["a.log.gz"])))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(bucket_path.as_str()))
+        .and(query_param("list-type", "2"))
+        .and(query_param("max-keys", "1000"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(list_objects_xml(&[])))
+        .mount(&server)
+        .await;
+    // Pending uploads, two pages (R2 and S3 answer at most 1000 per page).
+    let page = |uploads: &[(&str, &str)], next: Option<(&str, &str)>| {
+        let ups: String =
+            uploads.iter().map(|(k, u)| format!("<Upload><Key>{k}</Key><UploadId>{u}</UploadId></Upload>")).collect();
+        let next = next
+            .map(|(k, u)| format!("<NextKeyMarker>{k}</NextKeyMarker><NextUploadIdMarker>{u}</NextUploadIdMarker>"))
+            .unwrap_or_default();
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListMultipartUploadsResult><Bucket>{BUCKET}</Bucket>{next}\
+             <MaxUploads>1</MaxUploads><IsTruncated>{}</IsTruncated>{ups}</ListMultipartUploadsResult>",
+            !next.is_empty()
+        )
+    };
+    Mock::given(method("GET"))
+        .and(path(bucket_path.as_str()))
+        .and(query_param("uploads", ""))
+        .and(query_param_is_missing("key-marker"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(page(&[("k1", "u1")], Some(("k1", "u1")))))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(bucket_path.as_str()))
+        .and(query_param("uploads", ""))
+        .and(query_param("key-marker", "k1"))
+        .and(query_param("upload-id-marker", "u1"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(page(&[("k2", "u2")], None)))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+
+    let p = stackup_r2::Buckets::new(client(&server));
+    let ctx = stackup_core::Ctx::detached("r2.bucket");
+    let observed = stackup_r2::BucketOutputs {
+        name: BUCKET.into(),
+        jurisdiction: Default::default(),
+        location: None,
+        storage_class: None,
+        creation_date: None,
+        s3_endpoint: server.uri(),
+        empty_on_delete: true,
+    };
+    p.delete(&ctx, BUCKET, &observed).await.unwrap();
+    let reqs = server.received_requests().await.unwrap();
+    let mut aborted: Vec<(String, String)> = reqs
+        .iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .filter_map(|r| {
+            let id = r.url.query_pairs().find(|(k, _)| k == "uploadId")?.1.into_owned();
+            Some((r.url.path().to_owned(), id))
+        })
+        .collect();
+    aborted.sort();
+    assert_eq!(
+        aborted,
+        vec![(format!("/{BUCKET}/k1"), "u1".to_owned()), (format!("/{BUCKET}/k2"), "u2".to_owned())],
+        "the uploads of both pages are aborted"
+    );
+    // Then the bucket itself is deleted.
+    assert!(
+        reqs.iter()
+            .any(|r| r.method.as_str() == "DELETE" && r.url.path().trim_end_matches('/') == format!("/{BUCKET}")),
+        "DeleteBucket was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_shipment_aborts_its_multipart_upload() {
+    let server = MockServer::start().await;
+    let key = "20261125_170000/cancelled.log.gz";
+    let key_path = format!("/{BUCKET}/{key}");
+    Mock::given(method("HEAD")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path(key_path.as_str()))
+        .and(query_param("uploads", ""))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><InitiateMultipartUploadResult><Bucket>jamjam-logs</Bucket>\
+             <Key>k</Key><UploadId>up-9</UploadId></InitiateMultipartUploadResult>",
+        ))
+        .mount(&server)
+        .await;
+    // Parts hang: the caller gives up (a timeout, a cancelled task) while they are in flight.
+    Mock::given(method("PUT"))
+        .and(path(key_path.as_str()))
+        .respond_with(ResponseTemplate::new(200).insert_header("etag", "\"e\"").set_delay(Duration::from_secs(30)))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let shipper = Shipper::new(client(&server), options()).unwrap();
+    let source = Arc::new(MemorySource::new("noise", noise(11 * 1024 * 1024)));
+    let shipped = tokio::time::timeout(Duration::from_secs(2), shipper.ship_source(source, key)).await;
+    assert!(shipped.is_err(), "the shipment was cancelled by the timeout");
+    let aborted = |reqs: &[Request]| {
+        reqs.iter().any(|r| r.method.as_str() == "DELETE" && r.url.query().unwrap_or("").contains("uploadId=up-9"))
+    };
+    let mut seen = false;
+    for _ in 0..50 {
+        if aborted(&server.received_requests().await.unwrap()) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "AbortMultipartUpload was sent for the upload the cancelled shipment had started");
+}
+
+#[tokio::test]
+async fn a_409_conditional_conflict_does_not_stop_the_lock_renewal() {
+    use stackup_core::backend::StateBackend;
+    use wiremock::matchers::header_exists;
+    let server = MockServer::start().await;
+    let lock_path = format!("/{BUCKET}/state.json.lock");
+    Mock::given(method("PUT"))
+        .and(path(lock_path.as_str()))
+        .and(header_exists("if-none-match"))
+        .respond_with(ResponseTemplate::new(200).insert_header("etag", "\"e1\""))
+        .mount(&server)
+        .await;
+    // The first renewal collides with another conditional write (R2 answers 409); later ones pass.
+    Mock::given(method("PUT"))
+        .and(path(lock_path.as_str()))
+        .and(header_exists("if-match"))
+        .respond_with(ResponseTemplate::new(409).set_body_string(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>ConditionalRequestConflict</Code>\
+             <Message>A conflicting operation is in progress on this object.</Message></Error>",
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(lock_path.as_str()))
+        .and(header_exists("if-match"))
+        .respond_with(ResponseTemplate::new(200).insert_header("etag", "\"e2\""))
+        .mount(&server)
+        .await;
+    let backend = stackup_r2::R2StateBackend::new(client(&server), BUCKET, "state.json")
+        .unwrap()
+        .with_stale_lock_policy(stackup_r2::StaleLockPolicy::BreakAfter(Duration::from_millis(150)));
+    let mut me = stackup_core::lock::LockInfo::for_operation("apply");
+    me.host = "busy-host".into();
+    backend.lock(&me).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let renewals = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "PUT" && r.headers.contains_key("if-match"))
+        .count();
+    assert!(renewals >= 2, "the holder kept renewing after the 409 ({renewals} renewal(s))");
+    assert_eq!(backend.held_lock_etag().as_deref(), Some("\"e2\""));
+}

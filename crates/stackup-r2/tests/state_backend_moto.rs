@@ -131,8 +131,70 @@ async fn a_live_holder_renews_its_lock_so_it_is_not_stale() {
     other.host = "other-host".into();
     assert!(matches!(contender.lock(&other).await, Err(Error::Locked(_))));
     let renewed = holder.held_lock_etag().unwrap();
-    let _ = first; // moto's ETag is the MD5 of the body, which renewal does not change
-    assert!(!renewed.is_empty());
+    assert_ne!(renewed, first, "each renewal writes a fresh nonce, so the ETag changes");
     holder.unlock(&me).await.unwrap();
+    common::cleanup(&client, &bucket).await;
+}
+
+#[tokio::test]
+async fn a_takeover_based_on_a_read_from_before_a_renewal_loses() {
+    let (client, bucket) = setup().await;
+    let policy = StaleLockPolicy::BreakAfter(Duration::from_millis(600));
+    let holder = R2StateBackend::new(client.clone(), &bucket, "renew.json").unwrap().with_stale_lock_policy(policy);
+    let mut me = LockInfo::for_operation("apply");
+    me.host = "busy-host".into();
+    holder.lock(&me).await.unwrap();
+    let first = holder.held_lock_etag().unwrap();
+    // A contender reads the lock object now (it would judge staleness from this read) ...
+    let s3 = client.s3().unwrap();
+    let seen = s3.get_object().bucket(&bucket).key(holder.lock_key()).send().await.unwrap();
+    let seen_etag = seen.e_tag().unwrap().to_owned();
+    assert_eq!(seen_etag, first);
+    // ... the holder renews (every 200 ms) ...
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let renewed = holder.held_lock_etag().unwrap();
+    assert_ne!(renewed, first, "a renewal must change the lock object's ETag");
+    // ... so a takeover conditional on the ETag it saw must fail: the lock is alive.
+    let takeover = s3
+        .put_object()
+        .bucket(&bucket)
+        .key(holder.lock_key())
+        .if_match(&seen_etag)
+        .body(b"{\"id\":\"intruder\"}".to_vec().into())
+        .send()
+        .await;
+    let err = takeover.expect_err("a takeover based on a pre-renewal read must not win");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(412));
+    assert_eq!(holder.lock_holder().await.unwrap().unwrap().id, me.id);
+    holder.unlock(&me).await.unwrap();
+    common::cleanup(&client, &bucket).await;
+}
+
+#[tokio::test]
+async fn the_default_policy_never_breaks_a_lock_even_of_a_dead_local_process() {
+    let (client, bucket) = setup().await;
+    let crashed = R2StateBackend::new(client.clone(), &bucket, "dead.json").unwrap();
+    // A holder on this host name whose pid does not run here (above Linux's pid_max): a crashed
+    // process, or a live one in another PID namespace (a container sharing the host name).
+    let mut ghost = LockInfo::for_operation("apply");
+    ghost.host = stackup_core::lock::hostname();
+    ghost.pid = 0x7fff_fff0;
+    crashed.lock(&ghost).await.unwrap();
+
+    let never = R2StateBackend::new(client.clone(), &bucket, "dead.json").unwrap();
+    let me = LockInfo::for_operation("apply");
+    match never.lock(&me).await {
+        Err(Error::Locked(h)) => assert_eq!(h.id, ghost.id),
+        r => panic!("StaleLockPolicy::Never broke the lock: {r:?}"),
+    }
+    // Under BreakAfter, a dead local holder is taken over without waiting for the period.
+    let breaker = R2StateBackend::new(client.clone(), &bucket, "dead.json")
+        .unwrap()
+        .with_stale_lock_policy(StaleLockPolicy::BreakAfter(Duration::from_secs(3600)));
+    if cfg!(target_os = "linux") {
+        breaker.lock(&me).await.unwrap();
+        assert_eq!(breaker.lock_holder().await.unwrap().unwrap().id, me.id);
+        breaker.unlock(&me).await.unwrap();
+    }
     common::cleanup(&client, &bucket).await;
 }

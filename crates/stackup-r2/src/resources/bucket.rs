@@ -260,20 +260,35 @@ impl Buckets {
             deleted += n;
             ctx.progress(format!("emptying bucket {name}: {deleted} objects deleted"));
         }
-        let uploads =
-            s3.list_multipart_uploads().bucket(name).send().await.map_err(|e| s3_error("ListMultipartUploads", e))?;
-        for u in uploads.uploads() {
-            if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
-                match s3.abort_multipart_upload().bucket(name).key(key).upload_id(id).send().await {
-                    Ok(_) => {}
-                    Err(e) => {
-                        let e = s3_error("AbortMultipartUpload", e);
-                        if !e.is_not_found() {
-                            return Err(e);
+        // At most 1000 uploads per page: follow the key and upload-id markers to the end.
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut req = s3.list_multipart_uploads().bucket(name);
+            if let Some((key, upload_id)) = &markers {
+                req = req.key_marker(key).upload_id_marker(upload_id);
+            }
+            let page = req.send().await.map_err(|e| s3_error("ListMultipartUploads", e))?;
+            for u in page.uploads() {
+                if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
+                    match s3.abort_multipart_upload().bucket(name).key(key).upload_id(id).send().await {
+                        Ok(_) => {}
+                        Err(e) => {
+                            let e = s3_error("AbortMultipartUpload", e);
+                            if !e.is_not_found() {
+                                return Err(e);
+                            }
                         }
                     }
                 }
             }
+            let next = match (page.next_key_marker(), page.next_upload_id_marker()) {
+                (Some(k), Some(u)) if page.is_truncated() == Some(true) => (k.to_owned(), u.to_owned()),
+                _ => break,
+            };
+            if markers.as_ref() == Some(&next) {
+                break; // no progress: a server that repeats its page
+            }
+            markers = Some(next);
         }
         Ok(deleted)
     }

@@ -9,7 +9,8 @@
 //! A source whose compressed form fits in one part is sent with a single `PutObject`
 //! (`If-None-Match: *`). Larger ones use a multipart upload that is created lazily, and that is
 //! either completed or aborted: any failure (a part, a read, a compression error) aborts it so no
-//! orphaned upload is left behind.
+//! orphaned upload is left behind. A shipment whose future is dropped mid-upload (a caller's
+//! timeout, a cancelled task) aborts it too, from a task spawned on the runtime.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,6 +67,7 @@ impl Upload<'_> {
             });
         }
         let mut state = MultipartState::default();
+        state.cleanup = Some(Cleanup { s3: self.s3.clone(), bucket: self.bucket.to_owned(), key: self.key.to_owned() });
         let result = self.pipeline(source, &mut state).await;
         match result {
             Ok(mut outcome) => {
@@ -83,18 +85,7 @@ impl Upload<'_> {
     }
 
     async fn abort(&self, upload_id: &str) {
-        for attempt in 1..=3 {
-            match self.s3.abort_multipart_upload().bucket(self.bucket).key(self.key).upload_id(upload_id).send().await {
-                Ok(_) => return,
-                Err(e) => {
-                    let e = s3_error("AbortMultipartUpload", e);
-                    if e.is_not_found() {
-                        return;
-                    }
-                    tracing::warn!(key = self.key, attempt, error = %e, "aborting multipart upload failed");
-                }
-            }
-        }
+        abort_upload(self.s3, self.bucket, self.key, upload_id).await;
     }
 
     async fn pipeline(&self, source: Arc<dyn Source>, st: &mut MultipartState) -> Result<FileOutcome, R2Error> {
@@ -260,7 +251,30 @@ impl Upload<'_> {
     }
 }
 
+/// `AbortMultipartUpload`, up to three times; an upload already gone counts as aborted.
+async fn abort_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, upload_id: &str) {
+    for attempt in 1..=3 {
+        match s3.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id).send().await {
+            Ok(_) => return,
+            Err(e) => {
+                let e = s3_error("AbortMultipartUpload", e);
+                if e.is_not_found() {
+                    return;
+                }
+                tracing::warn!(key, attempt, error = %e, "aborting multipart upload failed");
+            }
+        }
+    }
+}
+
 type PartResult = Result<(CompletedPart, Bytes), R2Error>;
+
+/// What [`MultipartState`]'s `Drop` needs to abort an upload the shipment left open.
+struct Cleanup {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+}
 
 #[derive(Default)]
 struct MultipartState {
@@ -270,6 +284,26 @@ struct MultipartState {
     completed: Vec<CompletedPart>,
     /// Part buffers back from finished uploads, ready to be filled again.
     spare: Vec<BytesMut>,
+    /// Set by [`Upload::run`]: aborts a still-open upload when the shipment is dropped.
+    cleanup: Option<Cleanup>,
+}
+
+impl Drop for MultipartState {
+    /// [`Upload::run`] completes or aborts the upload itself and clears `upload_id`; an id still
+    /// here means its future was dropped mid-upload, so abort the upload in the background.
+    fn drop(&mut self) {
+        let (Some(upload_id), Some(c)) = (self.upload_id.take(), self.cleanup.take()) else { return };
+        self.in_flight.abort_all();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                tracing::warn!(key = %c.key, "shipment cancelled mid-upload; aborting its multipart upload");
+                runtime.spawn(async move { abort_upload(&c.s3, &c.bucket, &c.key, &upload_id).await });
+            }
+            Err(_) => {
+                tracing::warn!(key = %c.key, upload_id, "shipment dropped outside a runtime; multipart upload left open")
+            }
+        }
+    }
 }
 
 impl MultipartState {
