@@ -1,11 +1,12 @@
 //! Seed 002's server on a tailnet (recipe `tailnet_server`): a tagged, preauthorized key for the
 //! server, an ephemeral reusable key for CI (`TS_AUTHKEY`), the wait for `egograph-prod` to join,
-//! its authorization, tags and key expiry, optionally MagicDNS and the CI-to-SSH ACL rule.
+//! its authorization, tags and key expiry, MagicDNS on (`--magic-dns false` leaves DNS alone) and
+//! optionally the CI-to-SSH ACL rule.
 //!
 //! ```text
 //! cargo run -p stackup --features tailscale --example tailscale_server -- plan
 //! TAILSCALE_API_KEY=tskey-api-… cargo run -p stackup --features tailscale --example tailscale_server -- apply \
-//!     --hostname egograph-prod --magic-dns true --ci-ssh-acl true
+//!     --hostname egograph-prod --ci-ssh-acl true
 //! ```
 //!
 //! Without `TAILSCALE_API_KEY` (or `TAILSCALE_OAUTH_CLIENT_ID`/`_SECRET`) `plan` runs offline
@@ -23,7 +24,8 @@ use stackup::tailscale::TailscaleClient;
 
 fn recipe(cli: &Cli) -> Result<TailnetServer, Error> {
     let flag = |k: &str| cli.option(k).is_some_and(|v| v == "true");
-    let mut r = TailnetServer::new().magic_dns(flag("magic-dns")).ci_ssh_acl(flag("ci-ssh-acl"));
+    let magic_dns = cli.option("magic-dns").is_none_or(|v| v != "false");
+    let mut r = TailnetServer::new().magic_dns(magic_dns).ci_ssh_acl(flag("ci-ssh-acl"));
     if let Some(h) = cli.option("hostname") {
         r = r.hostname(h);
     }

@@ -432,6 +432,40 @@ async fn a_run_killed_mid_apply_converges_without_duplicates() {
 }
 
 #[tokio::test]
+async fn dursor_storage_as_one_container_with_the_areas_as_folders() {
+    let w = world().await;
+    let r = AppStorageOnAzure::new().vault_url(None).single_container("dursor-storage");
+    let (stack, out) = stack(&w, &r);
+    assert_eq!(out.containers.keys().collect::<Vec<_>>(), ["dursor-storage"]);
+    let engine = Engine::new(stack, Arc::new(MemoryBackend::new()));
+    apply(&engine).await;
+    let containers = format!("{}/blobServices/default/containers", account_path());
+    assert_eq!(w.arm.resource(&format!("{containers}/dursor-storage")).unwrap()["properties"]["publicAccess"], "None");
+    for area in ["workspaces", "artifacts", "temp"] {
+        assert!(w.arm.resource(&format!("{containers}/{area}")).is_none(), "{area} is a folder, not a container");
+    }
+    let policy = w.arm.resource(&format!("{}/managementPolicies/default", account_path())).unwrap();
+    let rules = policy["properties"]["policy"]["rules"].as_array().unwrap();
+    let by_name: BTreeMap<&str, &Value> = rules.iter().map(|r| (r["name"].as_str().unwrap(), r)).collect();
+    assert_eq!(
+        by_name["tiering"]["definition"]["filters"]["prefixMatch"],
+        json!(["dursor-storage/workspaces/", "dursor-storage/artifacts/"])
+    );
+    let base = &by_name["tiering"]["definition"]["actions"]["baseBlob"];
+    assert_eq!(base["tierToCool"]["daysAfterModificationGreaterThan"], 30);
+    assert_eq!(base["tierToArchive"]["daysAfterModificationGreaterThan"], 90);
+    assert_eq!(base["delete"]["daysAfterModificationGreaterThan"], 365);
+    assert_eq!(by_name["tempcleanup"]["definition"]["filters"]["prefixMatch"], json!(["dursor-storage/temp/"]));
+    assert_eq!(
+        by_name["tempcleanup"]["definition"]["actions"]["baseBlob"],
+        json!({"delete": {"daysAfterModificationGreaterThan": 7}})
+    );
+    assert!(engine.plan().await.unwrap().is_empty());
+    engine.destroy().await.unwrap().into_result().unwrap();
+    assert_eq!(w.arm.resource_count(), 0);
+}
+
+#[tokio::test]
 async fn bad_values_are_refused_before_anything_is_added() {
     let w = world().await;
     let c = arm_client(&w.arm);
@@ -441,6 +475,7 @@ async fn bad_values_are_refused_before_anything_is_added() {
         (AppStorageOnAzure::new().storage_account_name("dursor-storage"), "app_storage_on_azure.storage_account_name"),
         (AppStorageOnAzure::new().containers(["Workspaces"]), "app_storage_on_azure.containers"),
         (AppStorageOnAzure::new().containers(["a1", "a1"]), "app_storage_on_azure.containers"),
+        (AppStorageOnAzure::new().single_container("Dursor_Storage"), "app_storage_on_azure.single_container"),
         (AppStorageOnAzure::new().tiering(Some(90), Some(30), None), "app_storage_on_azure.lifecycle"),
         (AppStorageOnAzure::new().tiered_containers(["nope"]), "app_storage_on_azure.lifecycle"),
         (AppStorageOnAzure::new().temp_container(Some("temp".into()), 0), "app_storage_on_azure.temp_container"),

@@ -522,7 +522,12 @@ async fn share_snapshots_are_taken_listed_and_deleted() {
     let second = ops.snapshot_share().await.unwrap();
     assert!(first.share_id.ends_with("/fileServices/default/shares/blossom-data"));
     let listed: Vec<String> = ops.list_share_snapshots().await.unwrap().into_iter().map(|s| s.snapshot_time).collect();
-    assert_eq!(listed, vec![first.snapshot_time.clone(), second.snapshot_time.clone()]);
+    // Oldest first, by snapshot time (the fake's clock wraps every 60 snapshots, so its second
+    // snapshot may carry the earlier time; Azure's times only grow).
+    let mut both = vec![first.snapshot_time.clone(), second.snapshot_time.clone()];
+    both.sort();
+    assert_ne!(both[0], both[1], "two distinct snapshots");
+    assert_eq!(listed, both);
     ops.delete_share_snapshot(&first.snapshot_time).await.unwrap();
     let listed: Vec<String> = ops.list_share_snapshots().await.unwrap().into_iter().map(|s| s.snapshot_time).collect();
     assert_eq!(listed, vec![second.snapshot_time]);

@@ -30,7 +30,7 @@ use stackup::oci::CapacityHunt;
 use stackup::prelude::*;
 use stackup::recipes::free_tier_on_oci::FreeTierOnOci;
 use stackup::recipes::full_stack::{FullStack, FullStackClients};
-use stackup::recipes::logs_to_r2::ShipperCredentials;
+use stackup::recipes::logs_to_r2::{LogsToR2, ShipperCredentials};
 use stackup::recipes::tailnet_server::TailnetServer;
 
 /// The launch call (`POST /20160918/instances/`).
@@ -134,7 +134,9 @@ async fn one_apply_across_three_providers_then_silent_reapply_then_destroy() {
     assert_eq!(format!("{:?}", out.url), "https://${tailnet/server.magic_dns_name}/");
     let engine = Engine::new(stack, backend.clone()).state_key(key());
     let plan = engine.plan().await.unwrap();
-    assert_eq!(plan.summary.create, 13, "{}", plan.render());
+    // 6 OCI + 7 tailnet (two keys, device, authorization, tags, key expiry, MagicDNS) + 1 bucket.
+    assert_eq!(plan.summary.create, 14, "{}", plan.render());
+    assert!(stack_has_dns(&plan), "MagicDNS is ensured by default (seed 002)");
     assert!(!plan.render().contains("shipper-secret-key"));
     engine.apply(&plan).await.unwrap().into_result().unwrap();
 
@@ -169,9 +171,31 @@ async fn one_apply_across_three_providers_then_silent_reapply_then_destroy() {
     assert_eq!(outputs["tailnet/server"]["magic_dns_name"], "egograph-prod.tail1234.ts.net");
     assert_eq!(outputs["logs/bucket"]["name"], "jamjam-logs");
 
+    // The secrets flowing into the user data stay out of the stored state (encrypted with the
+    // state key) and out of every plan, even one that changes the VM's first boot.
+    let stored = backend.read().await.unwrap().unwrap();
+    let raw = String::from_utf8_lossy(&stored.bytes);
+    for secret in ["SECRETSECRET", "shipper-secret-key"] {
+        assert!(!raw.contains(secret), "{secret} in plaintext state");
+    }
+    {
+        let mut stack = Stack::new("egograph-oci");
+        recipe().logs(LogsToR2::new().schedule("30 * * * *")).add_to(&mut stack, &w.clients).unwrap();
+        let changed = Engine::new(stack, backend.clone()).state_key(key()).plan().await.unwrap();
+        assert!(changed.resource("oci/vm").unwrap().action != Action::NoOp, "{}", changed.render());
+        let shown = format!("{}\n{}", changed.render(), changed.to_json());
+        for secret in ["SECRETSECRET", "shipper-secret-key"] {
+            assert!(!shown.contains(secret), "{secret} in the plan:\n{shown}");
+        }
+    }
+
     assert_reapply_is_silent(&w, backend.clone()).await;
     destroy_and_check(&w, backend).await;
     w.oci.assert_all_signed();
+}
+
+fn stack_has_dns(plan: &Plan) -> bool {
+    plan.resource("tailnet/dns").is_some_and(|r| r.action == Action::Create)
 }
 
 #[tokio::test]

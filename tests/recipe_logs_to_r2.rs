@@ -186,6 +186,24 @@ fn environment_and_rclone_section_follow_the_seed_without_leaking_the_secret() {
     assert_eq!(out.ship_options.key_for("abc"), format!("{}/abc.log.gz", out.ship_options.timestamp));
 }
 
+#[tokio::test]
+async fn the_retention_rule_covers_exactly_the_key_prefix() {
+    let (_server, s3, client) = fake_s3().await;
+    let rule_prefix = |recipe: LogsToR2| {
+        let mut s = Stack::new("jamjam");
+        let out = recipe.add_to(&mut s, &client).unwrap();
+        assert!(out.lifecycle.is_some());
+        let node = s.node("logs/lifecycle").unwrap();
+        let spec = node.spec.clone();
+        assert_eq!(spec["rules"].as_array().unwrap().len(), 1, "{spec}");
+        spec["rules"][0]["prefix"].as_str().unwrap().to_owned()
+    };
+    // Keys are `prod/{ts}/{id}.log.gz`: the rule must not reach `production/…` or `prod-eu/…`.
+    assert_eq!(rule_prefix(LogsToR2::new().key_prefix("prod").retention_days(30)), "prod/");
+    assert_eq!(rule_prefix(LogsToR2::new().retention_days(30)), "", "no prefix: the whole bucket");
+    assert_eq!(s3.mutating(), 0);
+}
+
 #[test]
 fn bad_input_is_rejected_before_any_call() {
     let client = R2Client::new(R2Config::new(ACCOUNT, "AKID", "secret").unwrap()).unwrap();

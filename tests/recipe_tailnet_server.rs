@@ -90,7 +90,72 @@ async fn apply_reapply_and_destroy_with_magic_dns_and_the_ci_rule() {
     let t = fake.state();
     assert!(t.keys.is_empty(), "keys left: {:?}", t.keys.keys());
     assert!(t.devices.is_empty(), "the server is removed (remove_on_destroy)");
-    assert!(!t.magic_dns);
+    assert!(t.magic_dns, "MagicDNS is tailnet-wide: destroy leaves it on");
+}
+
+#[tokio::test]
+async fn magic_dns_is_on_by_default_and_reset_only_when_asked() {
+    let (server, fake) = FakeTailnet::start("egograph-prod", "tag:server").await;
+    let backend = Arc::new(MemoryBackend::new());
+    let recipe = recipe().reset_magic_dns_on_destroy(true);
+    let mut s = Stack::new("egograph");
+    let out = recipe.add_to(&mut s, &ts_common::client(&server)).unwrap();
+    assert!(out.dns.is_some(), "seed 002: MagicDNS must be on for https://<host>.<tailnet>.ts.net/");
+    apply(&Engine::new(s, backend.clone())).await;
+    assert!(fake.state().magic_dns);
+    Engine::new(stack(&server, &recipe), backend).destroy().await.unwrap().into_result().unwrap();
+    assert!(!fake.state().magic_dns, "reset_magic_dns_on_destroy(true) turns it off again");
+    // `.magic_dns(false)` leaves the tailnet's DNS alone.
+    let mut s = Stack::new("egograph");
+    let out = TailnetServer::new().magic_dns(false).add_to(&mut s, &ts_common::client(&server)).unwrap();
+    assert!(out.dns.is_none() && s.node("tailnet/dns").is_none());
+}
+
+#[tokio::test]
+async fn the_policy_owning_the_tags_is_written_before_the_tagged_keys() {
+    // Tailscale refuses a key whose tags the policy's tagOwners lacks; a new tailnet's default
+    // policy has no tagOwners.
+    let (server, fake) = FakeTailnet::start("egograph-prod", "tag:server").await;
+    fake.state().enforce_tag_owners = true;
+    let recipe = recipe().ci_ssh_acl(true);
+    let backend = Arc::new(MemoryBackend::new());
+    let mut s = Stack::new("egograph");
+    recipe.add_to(&mut s, &ts_common::client(&server)).unwrap();
+    for key in ["tailnet/server_key", "tailnet/ci_key"] {
+        assert!(s.dependencies(key).unwrap().contains(&"tailnet/acl"), "{key} must wait for the policy");
+    }
+    apply(&Engine::new(s, backend.clone())).await;
+    let posts: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    let acl = posts.iter().position(|p| p == "/api/v2/tailnet/-/acl").expect("the policy was written");
+    let first_key = posts.iter().position(|p| p == "/api/v2/tailnet/-/keys").expect("keys were minted");
+    assert!(acl < first_key, "policy before keys: {posts:?}");
+    {
+        let t = fake.state();
+        assert_eq!(t.keys.len(), 2);
+        assert_eq!(t.devices["nHOST1CNTRL"]["tags"], serde_json::json!(["tag:server"]));
+    }
+    assert_reapply_is_silent(&server, &recipe, backend).await;
+
+    // The fake really refuses unowned tags: without the managed policy the same tailnet state
+    // (default policy) fails at the first key.
+    let (server, fake) = FakeTailnet::start("egograph-prod", "tag:server").await;
+    fake.state().enforce_tag_owners = true;
+    let engine = Engine::new(stack(&server, &TailnetServer::new()), Arc::new(MemoryBackend::new()));
+    let report = engine.apply(&engine.plan().await.unwrap()).await.unwrap();
+    assert!(!report.is_success());
+    assert!(
+        report.failed.iter().any(|f| f.error.to_string().contains("invalid or not permitted")),
+        "{:?}",
+        report.failed
+    );
+    assert!(fake.state().keys.is_empty());
 }
 
 #[tokio::test]

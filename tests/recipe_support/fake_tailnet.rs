@@ -55,6 +55,9 @@ pub struct Tailnet {
     /// Its version (ETag `"v<n>"`).
     pub policy_version: u32,
     faults: Vec<FaultRule>,
+    /// Refuse keys and device tags whose tags the policy's `tagOwners` lacks, as Tailscale does
+    /// (400 "requested tags … are invalid or not permitted").
+    pub enforce_tag_owners: bool,
     /// Faults answered so far.
     pub faults_served: u32,
 }
@@ -127,6 +130,25 @@ impl Respond for FakeTailnet {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        if t.enforce_tag_owners {
+            let tags = match (req.method.as_str(), segs.as_slice()) {
+                ("POST", ["tailnet", "-", "keys"]) => body["capabilities"]["devices"]["create"]["tags"].clone(),
+                ("POST", ["device", _, "tags"]) => body["tags"].clone(),
+                _ => Value::Null,
+            };
+            let unowned: Vec<&str> = tags
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|tag| !owns_tag(&t.policy, tag))
+                .collect();
+            if !unowned.is_empty() {
+                return ResponseTemplate::new(400).set_body_json(
+                    json!({"message": format!("requested tags {unowned:?} are invalid or not permitted")}),
+                );
+            }
+        }
         match (req.method.as_str(), segs.as_slice()) {
             ("POST", ["tailnet", "-", "keys"]) => {
                 t.keys_created += 1;
@@ -239,4 +261,13 @@ impl Respond for FakeTailnet {
             }
         }
     }
+}
+
+/// True when `policy`'s `tagOwners` names `tag` (a textual check, enough for the policies the
+/// tests write: `"tagOwners": { "tag:x": [...], ... }`).
+fn owns_tag(policy: &str, tag: &str) -> bool {
+    let Some(start) = policy.find("\"tagOwners\"") else { return false };
+    let rest = &policy[start..];
+    let end = rest.find('}').unwrap_or(rest.len());
+    rest[..end].contains(&format!("\"{tag}\":"))
 }

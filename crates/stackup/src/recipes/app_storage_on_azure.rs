@@ -9,6 +9,12 @@
 //! any connection string you pass (`postgresql-connection-string`, `redis-connection-string`, …)
 //! → optionally VNet `10.0.0.0/16` with subnets `app` `10.0.1.0/24` and `data` `10.0.2.0/24`.
 //!
+//! The design's tree `dursor-storage/{workspaces,artifacts,temp}/` has two readings: one
+//! container per area (the default, as its diagram labels them "コンテナ"), or one container
+//! `dursor-storage` holding the three areas as folders ([`AppStorageOnAzure::single_container`]).
+//! `dursor-storage` is never the account name: account names are 3–24 lowercase letters and
+//! digits, so the account is `dursorstorage` + 5 digits.
+//!
 //! ```no_run
 //! # fn demo() -> Result<(), stackup::core::Error> {
 //! use stackup::azure::{ArmClient, AzureCloud, CredentialChain, KeyVaultSecrets};
@@ -83,6 +89,7 @@ pub struct AppStorageOnAzure {
     account_name: Option<String>,
     sku: StorageSku,
     containers: Vec<String>,
+    single_container: Option<String>,
     tiered_containers: Vec<String>,
     cool_after_days: Option<u32>,
     archive_after_days: Option<u32>,
@@ -106,7 +113,8 @@ pub struct AppStorageOnAzureOutputs {
     pub storage_account: Handle<StorageAccounts>,
     /// The storage account name (known before apply).
     pub storage_account_name: String,
-    /// The containers by name (`workspaces`, `artifacts`, `temp`).
+    /// The containers by name (`workspaces`, `artifacts`, `temp`; or the one
+    /// [`AppStorageOnAzure::single_container`]).
     pub containers: BTreeMap<String, Handle<BlobContainers>>,
     /// The lifecycle policy.
     pub lifecycle_policy: Handle<LifecyclePolicies>,
@@ -134,6 +142,7 @@ impl AppStorageOnAzure {
             account_name: None,
             sku: StorageSku::StandardGrs,
             containers: vec!["workspaces".into(), "artifacts".into(), "temp".into()],
+            single_container: None,
             tiered_containers: vec!["workspaces".into(), "artifacts".into()],
             cool_after_days: Some(30),
             archive_after_days: Some(90),
@@ -194,6 +203,17 @@ impl AppStorageOnAzure {
     /// The containers (default `workspaces`, `artifacts`, `temp`).
     pub fn containers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.containers = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Keep the areas ([`Self::containers`]: `workspaces`, `artifacts`, `temp`) as folders of one
+    /// container named `name`: the design's `dursor-storage/workspaces/{repo_uuid}/repo.tar.gz`
+    /// read as container `dursor-storage` (a hyphenated name can be a container, never an
+    /// account). Only that container is created, and the lifecycle rules match
+    /// `dursor-storage/workspaces/`, `dursor-storage/artifacts/` and `dursor-storage/temp/`.
+    /// Default: one container per area.
+    pub fn single_container(mut self, name: impl Into<String>) -> Self {
+        self.single_container = Some(name.into());
         self
     }
 
@@ -276,20 +296,25 @@ impl AppStorageOnAzure {
     }
 
     /// The lifecycle rules: `tiering` on the tiered containers, `tempcleanup` on the scratch
-    /// container. Prefixes are `container/` (ARM's `prefixMatch` starts with the container).
+    /// container. Prefixes are `container/` (ARM's `prefixMatch` starts with the container), or
+    /// `container/area/` with [`Self::single_container`].
     pub fn lifecycle_rules(&self) -> Vec<LifecycleRule> {
+        let prefix = |area: &String| match &self.single_container {
+            Some(c) => format!("{c}/{area}/"),
+            None => format!("{area}/"),
+        };
         let mut rules = vec![];
         if !self.tiered_containers.is_empty()
             && (self.cool_after_days.is_some() || self.archive_after_days.is_some() || self.delete_after_days.is_some())
         {
-            let mut r = LifecycleRule::new("tiering", self.tiered_containers.iter().map(|c| format!("{c}/")));
+            let mut r = LifecycleRule::new("tiering", self.tiered_containers.iter().map(prefix));
             r.tier_to_cool_after_days = self.cool_after_days;
             r.tier_to_archive_after_days = self.archive_after_days;
             r.delete_after_days = self.delete_after_days;
             rules.push(r);
         }
         if let Some(t) = &self.temp_container {
-            rules.push(LifecycleRule::new("tempcleanup", [format!("{t}/")]).delete_after(self.temp_delete_after_days));
+            rules.push(LifecycleRule::new("tempcleanup", [prefix(t)]).delete_after(self.temp_delete_after_days));
         }
         rules
     }
@@ -314,6 +339,9 @@ impl AppStorageOnAzure {
             if !seen.insert(c) {
                 return Err(Error::invalid(f("containers"), format!("`{c}` is listed twice")));
             }
+        }
+        if let Some(c) = &self.single_container {
+            validate::share_or_container_name(&f("single_container"), "container", c)?;
         }
         for c in self.tiered_containers.iter().chain(self.temp_container.iter()) {
             if !self.containers.contains(c) {
@@ -418,7 +446,11 @@ impl AppStorageOnAzure {
         let storage = stack.add(&self.addr("storage"), StorageAccounts::new(client.clone()), spec)?;
 
         let mut containers = BTreeMap::new();
-        for c in &self.containers {
+        let container_names = match &self.single_container {
+            Some(c) => std::slice::from_ref(c),
+            None => self.containers.as_slice(),
+        };
+        for c in container_names {
             let h = stack.add(
                 &self.addr(&format!("container/{c}")),
                 BlobContainers::new(client.clone()),

@@ -11,7 +11,7 @@
 //! credentials file, share snapshot) are in [`operations`].
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), stackup::core::Error> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use stackup::azure::ArmClient;
 //! use stackup::prelude::*;

@@ -264,7 +264,8 @@ impl LogsToR2 {
         self
     }
 
-    /// Delete logs this many days after upload (the seed keeps them forever: unset).
+    /// Delete logs this many days after upload (the seed keeps them forever: unset). The rule
+    /// covers the key prefix's keys only (`{key_prefix}/`), or the whole bucket without one.
     pub fn retention_days(mut self, days: u32) -> Self {
         self.retention_days = Some(days);
         self
@@ -372,7 +373,11 @@ impl LogsToR2 {
         let bucket = stack.add(&format!("{}/bucket", self.prefix), Buckets::new(client.clone()), spec)?;
         let lifecycle = match self.retention_days {
             Some(days) => {
-                let mut rule = LifecycleRule::new("expire-logs", self.key_prefix.clone());
+                // Keys are `{prefix}/{ts}/…`: match the whole first segment, so prefix `prod`
+                // never expires `production/…` or `prod-eu/…`.
+                let rule_prefix =
+                    if self.key_prefix.is_empty() { String::new() } else { format!("{}/", self.key_prefix) };
+                let mut rule = LifecycleRule::new("expire-logs", rule_prefix);
                 rule.expire_after_days = Some(days);
                 rule.abort_multipart_after_days = Some(1);
                 Some(stack.add(

@@ -12,8 +12,12 @@
 //! | `tailnet/server_authorization` | authorizes it | admin console approval |
 //! | `tailnet/server_tags` | tags it (`tag:server`) | |
 //! | `tailnet/server_key_expiry` | disables its node key expiry | |
-//! | `tailnet/dns` (optional) | MagicDNS on | `<hostname>.<tailnet>.ts.net` names |
+//! | `tailnet/dns` | MagicDNS on (left on by destroy) | `<hostname>.<tailnet>.ts.net` names |
 //! | `tailnet/acl` (optional) | CI tag may reach the server on port 22 | `SSH_HOST` deploys |
+//!
+//! Tailscale refuses a key (or device tags) naming a tag the policy's `tagOwners` lacks, so when
+//! the recipe manages the policy file both keys wait for it; when it does not, the tailnet's
+//! policy must already own the server and CI tags.
 //!
 //! The machine itself (the seed's Proxmox LXC) is not provisioned here; run
 //! [`TailnetServer::join_on_boot`] in its cloud-init, or compose with a VM recipe
@@ -51,6 +55,7 @@ pub struct TailnetServer {
     name_conflict: NameConflict,
     remove_on_destroy: bool,
     magic_dns: bool,
+    reset_magic_dns_on_destroy: bool,
     ci_ssh_acl: bool,
     acl_policy: Option<String>,
     ssh_port: u16,
@@ -96,7 +101,9 @@ impl TailnetServer {
     /// Seed 002's values: hostname `egograph-prod`, server tag `tag:server`, CI tag `tag:ci`,
     /// app on `127.0.0.1:8000`, SSH on 22; the server key lives one day (it is used once, on
     /// first boot), the CI key 90 days; wait up to 10 minutes for the server; authorize it, tag
-    /// it, disable its key expiry; MagicDNS and the ACL rule off until asked for.
+    /// it, disable its key expiry; MagicDNS on (the document's `https://<host>.<tailnet>.ts.net/`
+    /// and `SSH_HOST` need it; destroy leaves it on); the ACL rule off until asked for (it
+    /// replaces the policy file).
     pub fn new() -> Self {
         TailnetServer {
             prefix: "tailnet".into(),
@@ -114,7 +121,8 @@ impl TailnetServer {
             disable_key_expiry: true,
             name_conflict: NameConflict::Fail,
             remove_on_destroy: true,
-            magic_dns: false,
+            magic_dns: true,
+            reset_magic_dns_on_destroy: false,
             ci_ssh_acl: false,
             acl_policy: None,
             ssh_port: 22,
@@ -215,9 +223,17 @@ impl TailnetServer {
         self
     }
 
-    /// Turn MagicDNS on (and reset it on destroy). Default off (left as the tailnet has it).
+    /// Ensure MagicDNS is on (default on, as seed 002 needs: the server's URL and `SSH_HOST` are
+    /// MagicDNS names). `false` leaves the tailnet's DNS settings unmanaged.
     pub fn magic_dns(mut self, on: bool) -> Self {
         self.magic_dns = on;
+        self
+    }
+
+    /// Turn MagicDNS off again when the stack is destroyed (default off: MagicDNS is a
+    /// tailnet-wide setting other devices rely on, and new tailnets have it on already).
+    pub fn reset_magic_dns_on_destroy(mut self, yes: bool) -> Self {
+        self.reset_magic_dns_on_destroy = yes;
         self
     }
 
@@ -383,7 +399,11 @@ impl TailnetServer {
             None
         };
         let dns = if self.magic_dns {
-            Some(stack.add(&self.address("dns"), DnsSettings::new(client.clone()), DnsSpec::new().magic_dns(true))?)
+            Some(stack.add(
+                &self.address("dns"),
+                DnsSettings::new(client.clone()),
+                DnsSpec::new().magic_dns(true).keep_on_destroy(!self.reset_magic_dns_on_destroy),
+            )?)
         } else {
             None
         };
@@ -396,6 +416,11 @@ impl TailnetServer {
         } else {
             None
         };
+        if let Some(acl) = &acl {
+            // The policy defines the tags' owners: Tailscale refuses a tagged key before that.
+            stack.depends_on(server_key.address(), acl.address())?;
+            stack.depends_on(ci_key.address(), acl.address())?;
+        }
         let ssh_host = device.output("magic_dns_name");
         Ok(TailnetServerOutputs {
             server_authkey: server_key.output("key"),
