@@ -187,7 +187,7 @@ async fn run() -> Result<ExitCode, Error> {
         println!("note: no SSH public key found; the offline plan uses a placeholder (apply needs a real key)\n");
     }
     let backend = cli.backend("blossom.stackup.json").await?;
-    let engine = Engine::from_env(stack, backend)?;
+    let engine = cli.engine(stack, backend)?;
     let code = stackup::cli::run(&cli, &engine).await?;
     match cli.command {
         Command::Plan if !cli.json => {

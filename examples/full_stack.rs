@@ -11,9 +11,9 @@
 //! ```
 //!
 //! `plan` needs no credentials: without `~/.oci/config`, `TAILSCALE_API_KEY` and the `R2_*`
-//! variables it plans offline against an empty state and says so. `apply` needs all three and
-//! `STACKUP_STATE_KEY` (the VM's user data embeds the server key, which Tailscale shows once:
-//! state must keep it, encrypted, or the next plan could not tell the VM is unchanged).
+//! variables it plans offline against an empty state and says so. `apply` needs all three;
+//! `STACKUP_STATE_KEY` is recommended (state then keeps the CI key, encrypted, for `output`).
+//! The VM's first boot is create-only: `--replace oci/vm` runs a changed one.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -59,11 +59,11 @@ async fn run() -> Result<ExitCode, Error> {
         cli.offline = true;
     }
     if cli.command == Command::Apply && std::env::var_os("STACKUP_STATE_KEY").is_none() {
-        return Err(Error::Config(
-            "set STACKUP_STATE_KEY: the VM's user data embeds the server auth key, shown once by Tailscale, \
-             and state must keep it (encrypted) for the next plan to see the VM unchanged"
-                .into(),
-        ));
+        eprintln!(
+            "note: STACKUP_STATE_KEY is not set, so state keeps no secrets: the CI key (TS_AUTHKEY) is shown \
+             once, now, and `--replace oci/vm` later needs `--replace tailnet/server_key` too (the VM's first \
+             boot embeds that key)\n"
+        );
     }
     let clients = FullStackClients {
         oci: match oci {
@@ -98,7 +98,7 @@ async fn run() -> Result<ExitCode, Error> {
         println!("app once applied: {:?}   (TS_AUTHKEY for CI: `output --show-secrets`)\n", out.url);
     }
     let backend = cli.backend("egograph-oci.stackup.json").await?;
-    let engine = if cli.offline { Engine::new(stack, backend) } else { Engine::from_env(stack, backend)? };
+    let engine = cli.engine(stack, backend)?;
     stackup::cli::run(&cli, &engine).await
 }
 

@@ -88,7 +88,7 @@ async fn run() -> Result<ExitCode, Error> {
         println!("login once applied: {:?}\n", out.ssh_command);
     }
     let backend = cli.backend("resonant-oci.stackup.json").await?;
-    let engine = if cli.offline { Engine::new(stack, backend) } else { Engine::from_env(stack, backend)? };
+    let engine = cli.engine(stack, backend)?;
     stackup::cli::run(&cli, &engine).await
 }
 

@@ -64,7 +64,7 @@ async fn run() -> Result<ExitCode, Error> {
         println!("{}", recipe.ship_from_vm(CloudConfig::new(), &shipper)?.preview());
     }
     let backend = cli.backend("jamjam-logs.stackup.json").await?;
-    let engine = if cli.offline { Engine::new(stack, backend) } else { Engine::from_env(stack, backend)? };
+    let engine = cli.engine(stack, backend)?;
     stackup::cli::run(&cli, &engine).await
 }
 

@@ -61,7 +61,7 @@ async fn run() -> Result<ExitCode, Error> {
         println!("URL once it has joined: {:?}\n", out.url);
     }
     let backend = cli.backend("egograph-tailnet.stackup.json").await?;
-    let engine = if cli.offline { Engine::new(stack, backend) } else { Engine::from_env(stack, backend)? };
+    let engine = cli.engine(stack, backend)?;
     stackup::cli::run(&cli, &engine).await
 }
 

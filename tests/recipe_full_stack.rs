@@ -181,9 +181,15 @@ async fn one_apply_across_three_providers_then_silent_reapply_then_destroy() {
     {
         let mut stack = Stack::new("egograph-oci");
         recipe().logs(LogsToR2::new().schedule("30 * * * *")).add_to(&mut stack, &w.clients).unwrap();
-        let changed = Engine::new(stack, backend.clone()).state_key(key()).plan().await.unwrap();
-        assert!(changed.resource("oci/vm").unwrap().action != Action::NoOp, "{}", changed.render());
-        let shown = format!("{}\n{}", changed.render(), changed.to_json());
+        // The first boot is create-only: a changed one is noted, not applied to a running VM...
+        let noted = Engine::new(stack.clone(), backend.clone()).state_key(key()).plan().await.unwrap();
+        let vm = noted.resource("oci/vm").unwrap();
+        assert_eq!(vm.action, Action::NoOp, "{}", noted.render());
+        assert!(vm.notes.iter().any(|n| n.contains("user_data_sha256")), "{:?}", vm.notes);
+        // ...until a replacement is asked for.
+        let changed = Engine::new(stack, backend.clone()).state_key(key()).replace("oci/vm").plan().await.unwrap();
+        assert_eq!(changed.resource("oci/vm").unwrap().action, Action::Replace, "{}", changed.render());
+        let shown = format!("{}\n{}\n{}\n{}", noted.render(), noted.to_json(), changed.render(), changed.to_json());
         for secret in ["SECRETSECRET", "shipper-secret-key"] {
             assert!(!shown.contains(secret), "{secret} in the plan:\n{shown}");
         }
@@ -283,4 +289,43 @@ fn first_boot_document_composes_the_three_recipes() {
     assert!(docker < up && up < serve, "Docker first, then join, then serve");
     assert!(preview.contains("/etc/cron.d/upload-logs-to-r2"));
     assert!(!preview.contains("shipper-secret-key"));
+}
+
+#[tokio::test]
+async fn without_a_state_key_and_after_the_server_key_is_gone_the_vm_is_kept() {
+    let w = world().await;
+    let backend = Arc::new(MemoryBackend::new());
+    let no_key = |w: &World, backend: Arc<MemoryBackend>| {
+        let mut stack = Stack::new("egograph-oci");
+        recipe().add_to(&mut stack, &w.clients).unwrap();
+        Engine::new(stack, backend)
+    };
+    {
+        let engine = no_key(&w, backend.clone());
+        let plan = engine.plan().await.unwrap();
+        engine.apply(&plan).await.unwrap().into_result().unwrap();
+    }
+    let launches = w.oci.log().into_iter().filter(is_launch).count();
+    assert_eq!(launches, 1);
+
+    // A new process with no state key cannot know the server key's secret: the VM's user data is
+    // unknown, which must not replace it.
+    let before = mutating(&w).await;
+    let engine = no_key(&w, backend.clone());
+    let plan = engine.plan().await.unwrap();
+    assert_eq!(plan.resource("oci/vm").unwrap().action, Action::NoOp, "{}", plan.render());
+    assert!(plan.is_empty(), "{}", plan.render());
+    engine.apply(&plan).await.unwrap().into_result().unwrap();
+    assert_eq!(mutating(&w).await, before, "re-apply without a state key made mutating calls");
+
+    // The server key expires (Tailscale forgets it): a new key is minted, the server stays.
+    w.tailnet.state().keys.clear();
+    let engine = no_key(&w, backend.clone());
+    let plan = engine.plan().await.unwrap();
+    assert_eq!(plan.resource("tailnet/server_key").unwrap().action, Action::Create, "{}", plan.render());
+    assert_eq!(plan.resource("oci/vm").unwrap().action, Action::NoOp, "{}", plan.render());
+    let oci_before = w.oci.mutating().len();
+    engine.apply(&plan).await.unwrap().into_result().unwrap();
+    assert_eq!(w.oci.mutating().len(), oci_before, "the VM was touched");
+    assert_eq!(w.oci.log().into_iter().filter(is_launch).count(), 1, "one instance, ever");
 }

@@ -92,6 +92,25 @@ impl Diff {
         }
     }
 
+    /// Removes the changes to `fields` and to anything under them (`tags` covers `tags.env`,
+    /// `metadata` covers `metadata[0]`), returning the paths removed.
+    pub fn drop_fields(&mut self, fields: &[String]) -> Vec<String> {
+        let covered = |path: &str| {
+            fields.iter().any(|f| {
+                path.strip_prefix(f.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+            })
+        };
+        let mut dropped = vec![];
+        self.changes.retain(|c| {
+            let keep = !covered(&c.path);
+            if !keep {
+                dropped.push(c.path.clone());
+            }
+            keep
+        });
+        dropped
+    }
+
     /// True when nothing changed.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()

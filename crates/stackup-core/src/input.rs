@@ -275,8 +275,9 @@ pub fn lookup_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 /// Replaces every reference and template in `v` using `lookup`, which returns the referenced
-/// output (or `None` when it is not known yet, leaving the reference in place). A secret output
-/// stays a secret marker; a template that includes one becomes a secret.
+/// output (or `None` when it is not known yet, leaving the reference in place; a template whose
+/// reference resolves to `null` is left in place too). A secret output stays a secret marker; a
+/// template that includes one becomes a secret.
 pub fn resolve_refs(v: &Value, lookup: &dyn Fn(&OutputRef) -> Option<Value>) -> Result<Value, Error> {
     if let Some(r) = as_ref_marker(v) {
         return Ok(lookup(&r).unwrap_or_else(|| v.clone()));
@@ -301,6 +302,9 @@ pub fn resolve_refs(v: &Value, lookup: &dyn Fn(&OutputRef) -> Option<Value>) -> 
                         Value::String(s) => out.push_str(&s),
                         Value::Number(n) => out.push_str(&n.to_string()),
                         Value::Bool(b) => out.push_str(&b.to_string()),
+                        // No value to render (a secret that state does not keep, an optional
+                        // output still empty): the template stays for apply time to resolve.
+                        Value::Null => return Ok(v.clone()),
                         other => {
                             return Err(Error::Stack(format!(
                                 "template references {r}, which is not a string or number but {}",
@@ -382,5 +386,20 @@ mod tests {
         assert_eq!(same, v);
         assert!(i.get("vcn_id").unwrap_err().to_string().contains("vcn_id"));
         assert_eq!(lookup_path(&json!({"a": [{"b": 1}]}), "a.0.b"), Some(&json!(1)));
+    }
+
+    #[test]
+    fn a_template_over_a_null_output_waits_for_apply_and_an_object_is_an_error() {
+        let v = serde_json::to_value(Input::<String>::template([
+            TemplatePart::from("--authkey="),
+            TemplatePart::Ref(OutputRef::new("key", "key")),
+        ]))
+        .unwrap();
+        // A secret that state did not keep reads back as null: the template stays unresolved.
+        let dropped = json!({"key": null});
+        assert_eq!(resolve_refs(&v, &|r| lookup_path(&dropped, &r.output).cloned()).unwrap(), v);
+        let object = json!({"key": {"a": 1}});
+        let e = resolve_refs(&v, &|r| lookup_path(&object, &r.output).cloned()).unwrap_err();
+        assert!(e.to_string().contains("not a string or number"), "{e}");
     }
 }

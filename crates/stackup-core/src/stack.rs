@@ -163,6 +163,16 @@ pub struct Node {
     pub spec: Value,
     /// What it depends on: every referenced resource plus explicit `depends_on`.
     pub dependencies: BTreeSet<String>,
+    /// Field paths whose changes plans ignore (see [`Stack::ignore_changes`]).
+    pub ignore_changes: Vec<String>,
+}
+
+impl Node {
+    /// `diff` without the changes to this node's ignored fields, and the paths that were dropped.
+    pub fn without_ignored(&self, mut diff: Diff) -> (Diff, Vec<String>) {
+        let dropped = diff.drop_fields(&self.ignore_changes);
+        (diff, dropped)
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -232,6 +242,7 @@ impl Stack {
                 provisioner,
                 spec,
                 dependencies: refs.into_iter().map(|r| r.resource).collect(),
+                ignore_changes: vec![],
             },
         );
         self.order.push(address.to_owned());
@@ -242,6 +253,30 @@ impl Stack {
     pub fn depends_on(&mut self, address: &str, on: &str) -> Result<(), Error> {
         let node = self.nodes.get_mut(address).ok_or_else(|| Error::Stack(format!("no resource `{address}`")))?;
         node.dependencies.insert(on.to_owned());
+        Ok(())
+    }
+
+    /// Ignores changes to these fields of `address` when planning (Terraform's
+    /// `lifecycle { ignore_changes }`): the object is created with them, but a later difference
+    /// in them, known or only known after apply, plans nothing. Paths are the field paths plans
+    /// show (`user_data_sha256`, `tags`); a path covers the fields under it. Use it for values
+    /// that matter only at creation, such as a VM's first-boot script embedding a one-time key;
+    /// ask for a replacement explicitly with [`crate::Engine::replace`].
+    pub fn ignore_changes<I, S>(&mut self, address: &str, fields: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let node = self.nodes.get_mut(address).ok_or_else(|| Error::Stack(format!("no resource `{address}`")))?;
+        for f in fields {
+            let f = f.into();
+            if f.is_empty() {
+                return Err(Error::invalid("ignore_changes", format!("`{address}`: a field path must not be empty")));
+            }
+            if !node.ignore_changes.contains(&f) {
+                node.ignore_changes.push(f);
+            }
+        }
         Ok(())
     }
 

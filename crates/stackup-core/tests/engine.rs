@@ -434,3 +434,70 @@ async fn local_state_end_to_end_with_lock_released() {
     assert_eq!(engine.force_unlock().await.unwrap().unwrap().id, info.id);
     assert!(engine.apply(&plan).await.is_ok());
 }
+
+#[tokio::test]
+async fn ignored_fields_plan_nothing_and_replace_is_on_request() {
+    let cloud = FakeCloud::new();
+    let backend = Arc::new(MemoryBackend::new());
+    apply_all(&Engine::new(demo_stack(&cloud), backend.clone())).await;
+    let vm1_before = cloud.objects_for("vm1")[0].clone();
+
+    // vm1's immutable field changes, and so does `net` (so vm1's value is known only after apply).
+    let changed = |ignore: bool| {
+        let mut s = Stack::new("demo");
+        let net = s.add("net", FakeProvisioner::new(&cloud), FakeSpec::new("10.1.0.0/16")).unwrap();
+        let subnet = s
+            .add(
+                "subnet",
+                FakeProvisioner::new(&cloud),
+                FakeSpec::new(Input::template([TemplatePart::Ref(net.output("value")), "/sub".into()])),
+            )
+            .unwrap();
+        let vm = FakeSpec::new(Input::template([TemplatePart::Ref(net.output("value")), "/vm".into()]))
+            .immutable("ubuntu-24.04");
+        s.add("vm1", FakeProvisioner::new(&cloud), vm).unwrap();
+        s.add("vm2", FakeProvisioner::new(&cloud), FakeSpec::new(subnet.id().input()).immutable("ubuntu-22.04"))
+            .unwrap();
+        s.add("dns", FakeProvisioner::new(&cloud), FakeSpec::new("example.org")).unwrap();
+        if ignore {
+            s.ignore_changes("vm1", ["immutable", "value"]).unwrap();
+        }
+        s
+    };
+    let plan = Engine::new(changed(false), backend.clone()).plan().await.unwrap();
+    assert_eq!(plan.resource("vm1").unwrap().action, Action::Replace, "{}", plan.render());
+
+    let engine = Engine::new(changed(true), backend.clone());
+    let plan = engine.plan().await.unwrap();
+    let vm1 = plan.resource("vm1").unwrap();
+    assert_eq!(vm1.action, Action::NoOp, "{}", plan.render());
+    assert!(vm1.notes.iter().any(|n| n.contains("ignore_changes") && n.contains("immutable")), "{:?}", vm1.notes);
+    cloud.reset_calls();
+    let report = engine.apply(&plan).await.unwrap();
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(cloud.objects_for("vm1"), vec![vm1_before.clone()], "vm1 untouched");
+    assert!(cloud.calls().iter().all(|c| c.address != "vm1" || c.op == "read"), "{:?}", cloud.calls());
+
+    // An explicit replacement, even with nothing to change.
+    let engine = Engine::new(demo_stack(&cloud), backend.clone()).replace("dns");
+    let plan = engine.plan().await.unwrap();
+    let dns = plan.resource("dns").unwrap();
+    assert_eq!(dns.action, Action::Replace, "{}", plan.render());
+    assert!(dns.notes.iter().any(|n| n == "replacement requested"), "{:?}", dns.notes);
+    let dns_before = cloud.objects_for("dns")[0].clone();
+    cloud.reset_calls();
+    assert!(engine.apply(&plan).await.unwrap().is_success());
+    let ops: Vec<&str> = cloud.calls().iter().filter(|c| c.address == "dns").map(|c| c.op).collect();
+    assert_eq!(ops, ["delete", "create"], "{:?}", cloud.calls());
+    assert_eq!(cloud.objects_for("dns").len(), 1);
+    assert_eq!(cloud.objects_for("dns")[0].value, dns_before.value);
+
+    // Unknown addresses fail before any call.
+    cloud.reset_calls();
+    let e = Engine::new(demo_stack(&cloud), backend.clone()).replace("nope").plan().await.unwrap_err();
+    assert!(matches!(&e, Error::InvalidInput { field, .. } if field == "replace"), "{e}");
+    assert!(cloud.calls().is_empty(), "{:?}", cloud.calls());
+    let mut s = demo_stack(&cloud);
+    assert!(s.ignore_changes("nope", ["value"]).is_err());
+    assert!(s.ignore_changes("vm1", [""]).is_err());
+}

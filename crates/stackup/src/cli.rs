@@ -104,6 +104,9 @@ pub struct Cli {
     pub offline: bool,
     /// `--show-secrets` (with `output`): print secret outputs in clear.
     pub show_secrets: bool,
+    /// `--replace <address>` (repeatable): plan these resources for replacement even if
+    /// nothing changed (see [`Engine::replace`]).
+    pub replace: Vec<String>,
     /// Anything else (`--key value` pairs the example interprets).
     pub extra: Vec<(String, String)>,
 }
@@ -112,7 +115,7 @@ pub struct Cli {
 pub fn usage(example: &str) -> String {
     format!(
         "usage: {example} <plan|apply|destroy|output> [--state <file|azblob://account/container/blob|r2://bucket/key>] \
-         [--json] [--offline] [--show-secrets] [--<option> <value>]"
+         [--json] [--offline] [--show-secrets] [--replace <address>]... [--<option> <value>]"
     )
 }
 
@@ -131,6 +134,7 @@ impl Cli {
             json: false,
             offline: false,
             show_secrets: false,
+            replace: vec![],
             extra: vec![],
         };
         let mut it = args.iter().peekable();
@@ -149,6 +153,10 @@ impl Cli {
                 "--json" => cli.json = true,
                 "--offline" => cli.offline = true,
                 "--show-secrets" => cli.show_secrets = true,
+                "--replace" => {
+                    let v = it.next().ok_or_else(|| Error::invalid("--replace", "needs a resource address"))?;
+                    cli.replace.push(v.clone());
+                }
                 "--state" => {
                     let v = it.next().ok_or_else(|| Error::invalid("--state", "needs a value"))?;
                     cli.state = Some(StateLocation::parse(v)?);
@@ -175,6 +183,16 @@ impl Cli {
     /// The value of `--<key>`, if given.
     pub fn option(&self, key: &str) -> Option<&str> {
         self.extra.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The engine for `stack`: offline plans read no environment; otherwise the state key comes
+    /// from `STACKUP_STATE_KEY` ([`Engine::from_env`]). `--replace` addresses are applied.
+    pub fn engine(&self, stack: stackup_core::Stack, backend: Arc<dyn StateBackend>) -> Result<Engine, Error> {
+        let mut engine = if self.offline { Engine::new(stack, backend) } else { Engine::from_env(stack, backend)? };
+        for address in &self.replace {
+            engine = engine.replace(address.clone());
+        }
+        Ok(engine)
     }
 
     /// The state backend for `--state` (default: `default_file`). Offline plans use memory.
@@ -361,13 +379,21 @@ mod tests {
         assert_eq!(c.state, Some(StateLocation::R2 { bucket: "bucket".into(), key: "a/b.json".into() }));
         assert!(c.offline);
         assert_eq!(Cli::parse(&[]).unwrap().command, Command::Plan);
+        let c = Cli::parse(&args("apply --replace oci/vm --replace tailnet/ci_key")).unwrap();
+        assert_eq!(c.replace, ["oci/vm", "tailnet/ci_key"]);
+        assert!(c.extra.is_empty());
         assert_eq!(
             Cli::parse(&args("--state ./s.json output")).unwrap().state,
             Some(StateLocation::File("./s.json".into()))
         );
-        for bad in
-            ["apply --offline", "plan --state", "plan --state azblob://a/b", "plan --state s3://x/y", "frobnicate"]
-        {
+        for bad in [
+            "apply --offline",
+            "plan --state",
+            "plan --state azblob://a/b",
+            "plan --state s3://x/y",
+            "frobnicate",
+            "apply --replace",
+        ] {
             assert!(Cli::parse(&args(bad)).is_err(), "{bad}");
         }
     }

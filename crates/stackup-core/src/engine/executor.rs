@@ -30,6 +30,8 @@ type Outputs = Arc<Mutex<BTreeMap<String, Value>>>;
 /// Everything one node's task needs, owned.
 struct Job {
     address: String,
+    /// Fields whose changes are ignored ([`crate::Stack::ignore_changes`]).
+    ignore_changes: Vec<String>,
     action: Action,
     provisioner: Option<Arc<dyn DynProvisioner>>,
     spec: Value,
@@ -178,6 +180,7 @@ async fn run(engine: &Engine, plan: &Plan) -> Result<ApplyReport, Error> {
                 .map(|l| per_provider.entry(provider.clone()).or_insert_with(|| Arc::new(Semaphore::new(l))).clone());
             let job = Job {
                 address: r.address.clone(),
+                ignore_changes: node.map(|n| n.ignore_changes.clone()).unwrap_or_default(),
                 action: r.action,
                 provisioner,
                 spec: node.map(|n| n.spec.clone()).unwrap_or(Value::Null),
@@ -360,14 +363,22 @@ async fn execute(job: Job, c: Ctx, shared: &Shared) -> Result<Action, Error> {
     let mut unresolved = vec![];
     collect_refs(&spec, &mut unresolved);
     if let Some(r) = unresolved.first() {
-        return Err(Error::Stack(format!("`{}`: reference {r} has no value (no such output?)", job.address)));
+        return Err(Error::Stack(format!(
+            "`{}`: reference {r} has no value (no such output, or a secret output that state does not keep: \
+             set {} so state keeps secrets encrypted, or replace `{}` too)",
+            job.address,
+            crate::state::STATE_KEY_ENV,
+            r.resource
+        )));
     }
     prov.validate(&spec)?;
     shared.store.note_secrets(&spec);
 
     // Re-diff with real values: a change known only after apply may turn out to be none.
     if let (Some(obs), Action::Update | Action::NoOp) = (&job.internal.observed, action) {
-        action = prov.diff(&spec, obs)?.action();
+        let mut diff = prov.diff(&spec, obs)?;
+        diff.drop_fields(&job.ignore_changes);
+        action = diff.action();
         if action == Action::NoOp {
             if job.internal.adopted {
                 persist(shared).await?;

@@ -17,7 +17,7 @@ mod executor;
 mod planner;
 mod state_store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,11 +45,13 @@ pub struct EngineOptions {
     pub provider_limits: BTreeMap<String, usize>,
     /// Encrypts secret outputs in state; without it they are not stored.
     pub state_key: Option<StateKey>,
+    /// Resources the next plan replaces even if nothing changed (Terraform's `-replace`).
+    pub replace: BTreeSet<String>,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { parallelism: 10, provider_limits: BTreeMap::new(), state_key: None }
+        EngineOptions { parallelism: 10, provider_limits: BTreeMap::new(), state_key: None, replace: BTreeSet::new() }
     }
 }
 
@@ -154,6 +156,14 @@ impl Engine {
     /// Sets the key that encrypts secrets in state.
     pub fn state_key(mut self, key: StateKey) -> Self {
         self.options.state_key = Some(key);
+        self
+    }
+
+    /// Plans a replacement of `address` (delete, then create) even if its spec and the object
+    /// agree: to re-run a VM's first boot, or to renew a credential early. An address the stack
+    /// does not have fails the plan before any call.
+    pub fn replace(mut self, address: impl Into<String>) -> Self {
+        self.options.replace.insert(address.into());
         self
     }
 

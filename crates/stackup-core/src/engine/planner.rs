@@ -194,6 +194,9 @@ fn planned_delete(engine: &Engine, doc: &StateDoc, refreshed: &Refreshed, addr: 
 /// Computes a plan (or a destroy plan).
 pub(crate) async fn plan(engine: &Engine, destroy: bool) -> Result<Plan, Error> {
     let order = if destroy { vec![] } else { engine.stack.validate()? };
+    if let Some(a) = engine.options.replace.iter().find(|a| engine.stack.node(a).is_none()) {
+        return Err(Error::invalid("replace", format!("the stack has no resource `{a}`")));
+    }
     let store = engine.load().await?;
     let is_new = store.is_new().await;
     let doc = store.snapshot();
@@ -232,8 +235,15 @@ pub(crate) async fn plan(engine: &Engine, destroy: bool) -> Result<Plan, Error> 
             let (action, changes) = match &observed {
                 Some(obs) => {
                     let diff = node.provisioner.diff(&resolved, obs).map_err(|e| with_address(addr, e))?;
+                    let (diff, ignored) = node.without_ignored(diff);
+                    if !ignored.is_empty() {
+                        notes.push(format!("changes ignored (ignore_changes): {}", ignored.join(", ")));
+                    }
                     if tainted {
                         notes.push("tainted: a previous create failed part-way".into());
+                        (Action::Replace, diff.changes)
+                    } else if engine.options.replace.contains(addr) {
+                        notes.push("replacement requested".into());
                         (Action::Replace, diff.changes)
                     } else {
                         (diff.action(), diff.changes)

@@ -15,12 +15,13 @@
 //! 3. `tailnet/server` waits for the VM to join (it depends on `oci/vm`), then it is authorized,
 //!    tagged and its key expiry disabled.
 //!
-//! **State key required.** The server key's secret is returned once, at creation; the VM's user
-//! data embeds it, so a later plan must know it to see the user data unchanged. Run the engine
-//! with a state key (`Engine::from_env` reads `STACKUP_STATE_KEY`) so state keeps the secret
-//! encrypted; without one, a plan in a new process cannot resolve the user data and proposes to
-//! replace the VM. The same holds once the key expires (90 days): renewing it changes the user
-//! data. See `docs/recipes/full_stack.md`.
+//! **The first boot is create-only.** The server key's secret is returned once, at creation, and
+//! the VM's user data embeds it. Without a state key (`STACKUP_STATE_KEY`) a later plan cannot
+//! know that secret, and once the key expires (90 days) it is renewed: either would change the
+//! user data and replace a running server. So the recipe ignores changes to the VM's user data
+//! ([`Stack::ignore_changes`] on `user_data_sha256`); the plan notes them. To run a changed first
+//! boot, replace the VM on purpose: `Engine::replace("oci/vm")`, or `--replace oci/vm` in the
+//! example. See `docs/recipes/full_stack.md`.
 
 use stackup_core::cloud_init::CloudConfig;
 use stackup_core::{Error, Input, OutputRef, Stack};
@@ -34,6 +35,9 @@ use crate::recipes::tailnet_server::{TailnetServer, TailnetServerOutputs};
 
 /// Ninety days: the server key outlives a slow first boot and a capacity hunt by far.
 const SERVER_KEY_EXPIRY: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+
+/// The instance field that stands for its user data (the first-boot script) in plans.
+pub const VM_FIRST_BOOT_FIELD: &str = "user_data_sha256";
 
 /// The clients of the three providers.
 #[derive(Debug, Clone)]
@@ -133,6 +137,10 @@ impl FullStack {
         let logs = self.logs.add_to(stack, &clients.r2)?;
         let doc = self.cloud_init(&tailnet)?;
         let oci = self.oci.add_with_cloud_init(stack, &clients.oci, doc)?;
+        // The first boot embeds a one-time key that state may not keep and that is renewed when
+        // it expires: neither may replace a running server. Re-run the first boot on purpose
+        // with `Engine::replace("oci/vm")` (`--replace oci/vm`).
+        stack.ignore_changes(oci.vm.address(), [VM_FIRST_BOOT_FIELD])?;
         // The device can join only once the VM runs; the VM ships to a bucket that must exist.
         stack.depends_on(tailnet.device.address(), oci.vm.address())?;
         stack.depends_on(oci.vm.address(), logs.bucket.address())?;
