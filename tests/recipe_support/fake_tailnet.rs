@@ -39,8 +39,9 @@ pub struct Tailnet {
     pub devices: BTreeMap<String, Value>,
     /// Keys ever created.
     pub keys_created: u32,
-    /// Device list polls left before the pending server joins.
-    pending_join: Option<(u32, Value)>,
+    /// Device list polls left before the pending server joins, the device, and the key it
+    /// joins with (a single-use key turns invalid when it does, as Tailscale's do).
+    pending_join: Option<(u32, Value, String)>,
     /// The server's hostname and tag (a key with this tag makes it join).
     pub server: Option<(String, String)>,
     /// Polls between the server key's creation and the join.
@@ -174,7 +175,7 @@ impl Respond for FakeTailnet {
                         "authorized": create["preauthorized"], "isExternal": false, "tags": create["tags"],
                         "isEphemeral": create["ephemeral"]
                     });
-                    t.pending_join = Some((t.join_after_polls, device));
+                    t.pending_join = Some((t.join_after_polls, device, id.clone()));
                 }
                 let mut reply = key;
                 reply["key"] = json!(format!("tskey-auth-{id}-SECRETSECRET"));
@@ -193,12 +194,17 @@ impl Respond for FakeTailnet {
             }
             ("GET", ["tailnet", "-", "devices"]) => {
                 let open = t.gate.as_ref().is_none_or(|g| g());
-                if open && let Some((left, device)) = t.pending_join.take() {
+                if open && let Some((left, device, key_id)) = t.pending_join.take() {
                     if left == 0 {
                         let id = device["nodeId"].as_str().unwrap().to_owned();
                         t.devices.insert(id, device);
+                        if let Some(k) = t.keys.get_mut(&key_id)
+                            && k["capabilities"]["devices"]["create"]["reusable"] != true
+                        {
+                            k["invalid"] = json!(true);
+                        }
                     } else {
-                        t.pending_join = Some((left - 1, device));
+                        t.pending_join = Some((left - 1, device, key_id));
                     }
                 }
                 let host = req.url.query_pairs().find(|(k, _)| k == "hostname").map(|(_, v)| v.into_owned());

@@ -9,6 +9,10 @@
 //!   replacement, so the next apply inside that margin mints a fresh key while the old one still
 //!   works (other tools replace keys only once they are already invalid, which leaves an outage
 //!   window). Revoking an auth key does not disconnect devices that already joined with it.
+//! * A **single-use** key that has registered its device reads back invalid (neither revoked nor
+//!   expired): its work is done and it is not replaced, so a server's key does not churn on
+//!   every apply after the server joined (Terraform's default for single-use keys). Revoked or
+//!   expired keys are replaced as above.
 //! * [`AuthKeys::on_create`] hands the new key to your code (to store it as a CI secret) at the
 //!   one moment it exists in memory, whether or not state keeps secrets.
 //! * A key created without a `description` is described with the run's idempotency token
@@ -169,6 +173,11 @@ pub struct AuthKeyOutputs {
     /// is replaced (and thereby revoked).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unclaimed: bool,
+    /// A single-use key that has registered its device: it reads back invalid though neither
+    /// revoked nor expired. Its work is done, so it is never renewed (ask with
+    /// `Engine::replace` for a fresh one); once seen, this stays set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub used: bool,
 }
 
 impl AuthKeyOutputs {
@@ -192,11 +201,24 @@ impl AuthKeyOutputs {
             description: k.description,
             expiry_seconds: k.expiry_seconds.or(expiry_seconds).or(derived).unwrap_or(0),
             unclaimed: false,
+            used: false,
         }
+    }
+
+    /// True when `k` is a single-use key spent by its one registration at `now`: invalid, but
+    /// neither revoked nor past its expiry.
+    fn spent_by_use(k: &Key, now: OffsetDateTime) -> bool {
+        !k.capabilities.devices.create.reusable
+            && k.invalid
+            && k.revoked.as_deref().and_then(parse_time).is_none()
+            && parse_time(&k.expires).is_some_and(|e| e > now)
     }
 
     /// Why this key must be replaced at `now` with `margin`, if it must.
     pub fn renewal_reason(&self, now: OffsetDateTime, margin: Duration) -> Option<String> {
+        if self.used {
+            return None;
+        }
         if self.invalid {
             return Some("the key is expired or revoked".into());
         }
@@ -323,12 +345,14 @@ impl Provisioner for AuthKeys {
         prior: Option<&AuthKeyOutputs>,
     ) -> Result<Option<AuthKeyOutputs>, Error> {
         let Some(k) = self.client.get_key(id).await? else { return Ok(None) };
+        let used = AuthKeyOutputs::spent_by_use(&k, (self.clock)()) || prior.is_some_and(|p| p.used);
         let mut out = AuthKeyOutputs::from_key(
             k,
             prior.and_then(|p| p.key.clone()),
             prior.map(|p| p.expiry_seconds).filter(|s| *s > 0),
         );
         out.unclaimed = prior.is_some_and(|p| p.unclaimed);
+        out.used = used;
         Ok(Some(out))
     }
 
@@ -469,6 +493,7 @@ mod tests {
             description: "ci".into(),
             expiry_seconds: 30 * 86400,
             unclaimed: false,
+            used: false,
         }
     }
 

@@ -142,6 +142,54 @@ async fn a_missing_key_reads_as_gone_and_a_revoked_one_is_replaced() {
 }
 
 #[tokio::test]
+async fn a_single_use_key_spent_by_its_device_is_kept_but_a_revoked_one_is_replaced() {
+    let server = MockServer::start().await;
+    let single_use = |invalid: bool, revoked: Option<&str>| {
+        let mut k = key_json(false);
+        k["capabilities"]["devices"]["create"]["reusable"] = json!(false);
+        k["invalid"] = json!(invalid);
+        if let Some(r) = revoked {
+            k["revoked"] = json!(r);
+        }
+        k
+    };
+    for (id, body) in [
+        ("kSPENT", single_use(true, None)),
+        ("kREVOKED", single_use(true, Some("2026-11-25T10:02:00Z"))),
+        ("kFRESH", single_use(false, None)),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("{KEYS}/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&server)
+            .await;
+    }
+    let p = provisioner(&server);
+    let ctx = Ctx::detached("server_key");
+    let spec = AuthKeySpec { reusable: false, ..ci_spec() };
+
+    // Used once by the server: invalid, not revoked, not expired. Nothing to do, on every plan.
+    let spent = p.read(&ctx, "kSPENT", None).await.unwrap().unwrap();
+    assert!(spent.used && spent.invalid);
+    assert_eq!(p.diff(&spec, &spent).action(), Action::NoOp, "{:?}", p.diff(&spec, &spent));
+    // Once seen spent, it stays so, even when Tailscale later reports it revoked or expired.
+    let later = p.read(&ctx, "kREVOKED", Some(&spent)).await.unwrap().unwrap();
+    assert!(later.used);
+    assert_eq!(p.diff(&spec, &later).action(), Action::NoOp);
+    // Revoked before any use: replaced.
+    let revoked = p.read(&ctx, "kREVOKED", None).await.unwrap().unwrap();
+    assert!(!revoked.used);
+    assert_eq!(p.diff(&spec, &revoked).action(), Action::Replace);
+    // A reusable key does not get spent: invalid means replace.
+    let mut reusable = spent.clone();
+    reusable.used = false;
+    reusable.reusable = true;
+    assert_eq!(p.diff(&ci_spec(), &reusable).action(), Action::Replace);
+    let fresh = p.read(&ctx, "kFRESH", None).await.unwrap().unwrap();
+    assert!(!fresh.used && !fresh.invalid);
+}
+
+#[tokio::test]
 async fn a_key_close_to_expiry_is_replaced_before_it_expires() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
