@@ -78,6 +78,12 @@ async fn apply_reapply_and_destroy_with_magic_dns_and_the_ci_rule() {
             "{}",
             t.policy
         );
+        // Replacing a new tailnet's allow-all policy keeps people on their own devices.
+        assert!(
+            t.policy.contains(r#"{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"]}"#),
+            "{}",
+            t.policy
+        );
     }
     // The CI key's secret is an output (redacted wherever shown), never in state without a key.
     let stored = backend.read().await.unwrap().unwrap();

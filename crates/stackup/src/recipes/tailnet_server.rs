@@ -313,7 +313,10 @@ impl TailnetServer {
     }
 
     /// The generated policy: tag owners for both tags, CI tags to the server tags on the SSH
-    /// port, members to the server tags on 443 (`tailscale serve`) and the SSH port.
+    /// port, members to the server tags on 443 (`tailscale serve`) and the SSH port, and members
+    /// to their own devices (`autogroup:self`), so replacing a new tailnet's allow-all policy does
+    /// not cut people off their own machines. Anything else the tailnet needs goes in your own
+    /// policy ([`TailnetServer::acl_policy`]).
     pub fn acl_policy_text(&self) -> String {
         if let Some(p) = &self.acl_policy {
             return p.clone();
@@ -330,7 +333,8 @@ impl TailnetServer {
         format!(
             "// stackup tailnet_server: CI reaches {host} over SSH only; members reach it over HTTPS and SSH.\n{{\n  \
              \"tagOwners\": {{\n{owners}  }},\n  \"acls\": [\n    {{\"action\": \"accept\", \"src\": [{ci}], \"dst\": [{ci_dst}]}},\n    \
-             {{\"action\": \"accept\", \"src\": [\"autogroup:member\"], \"dst\": [{member_dst}]}},\n  ],\n}}\n",
+             {{\"action\": \"accept\", \"src\": [\"autogroup:member\"], \"dst\": [{member_dst}]}},\n    \
+             {{\"action\": \"accept\", \"src\": [\"autogroup:member\"], \"dst\": [\"autogroup:self:*\"]}},\n  ],\n}}\n",
             host = self.hostname,
             owners = owners.concat(),
             ci = quoted(&self.ci_tags),
