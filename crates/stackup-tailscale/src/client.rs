@@ -159,12 +159,22 @@ impl TailscaleClient {
     /// Sends a request with retries. A `401` while using OAuth drops the cached token and
     /// retries once with a fresh one (the token may have been revoked before its expiry).
     pub async fn send(&self, req: HttpRequest) -> Result<HttpResponse, Error> {
-        match self.send_with_retries(&req).await {
+        self.refreshing_on_401(|| self.send_with_retries(&req)).await
+    }
+
+    /// Runs `send`; on a `401` while using OAuth, drops the cached token and runs it once more.
+    /// A 401 means the request was refused unprocessed, so even a create may be sent again.
+    async fn refreshing_on_401<F, Fut>(&self, send: F) -> Result<HttpResponse, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<HttpResponse, Error>>,
+    {
+        match send().await {
             Err(Error::Unauthenticated(_)) if self.inner.oauth.is_some() => {
                 if let Some(o) = &self.inner.oauth {
                     o.invalidate().await;
                 }
-                self.send_with_retries(&req).await
+                send().await
             }
             other => other,
         }
@@ -186,17 +196,7 @@ impl TailscaleClient {
     /// when the server certainly did not act on it (429 throttling, connection refused), never
     /// after a 5xx or a dropped connection, which might hide a created object.
     pub async fn send_create(&self, req: HttpRequest) -> Result<HttpResponse, Error> {
-        // A 401 means the request was refused unprocessed: with OAuth the cached token may have
-        // been revoked early, so drop it and try once more, as `send` does.
-        match self.send_create_with_retries(&req).await {
-            Err(Error::Unauthenticated(_)) if self.inner.oauth.is_some() => {
-                if let Some(o) = &self.inner.oauth {
-                    o.invalidate().await;
-                }
-                self.send_create_with_retries(&req).await
-            }
-            other => other,
-        }
+        self.refreshing_on_401(|| self.send_create_with_retries(&req)).await
     }
 
     async fn send_create_with_retries(&self, req: &HttpRequest) -> Result<HttpResponse, Error> {
