@@ -431,3 +431,36 @@ async fn tags_azure_creates_are_ignored_by_diff_kept_by_updates_and_refused_in_s
     }
     assert!(arm.log().is_empty(), "no HTTP call: {:?}", arm.log());
 }
+
+#[tokio::test]
+async fn creating_again_a_vnet_an_interrupted_run_made_keeps_its_subnets() {
+    let arm = FakeArm::start().await;
+    let c = client(&arm);
+    ResourceGroups::new(c.clone())
+        .create(
+            &Ctx::detached("rg"),
+            &ResourceGroupSpec { name: "blossom-rg".into(), location: "japaneast".into(), tags: BTreeMap::new() },
+        )
+        .await
+        .unwrap();
+    let spec = VirtualNetworkSpec {
+        name: "blossom-vnet".into(),
+        resource_group: "blossom-rg".into(),
+        location: "japaneast".into(),
+        address_prefixes: vec!["10.0.0.0/16".into()],
+        tags: BTreeMap::new(),
+    };
+    let vnets = VirtualNetworks::new(c.clone());
+    let ctx = Ctx::detached("vnet");
+    let vnet = vnets.create(&ctx, &spec).await.unwrap();
+    // Azure lists a VNet's subnets inside it; one was added since.
+    let mut stored = arm.resource(&vnet.id).unwrap();
+    let subnet = serde_json::json!({"name": "default", "id": format!("{}/subnets/default", vnet.id),
+        "properties": {"addressPrefix": "10.0.0.0/24"}});
+    stored["properties"]["subnets"] = serde_json::json!([subnet.clone()]);
+    arm.set_resource(&vnet.id, stored);
+    // The same address creates it again (its id was never recorded): the PUT keeps the subnet.
+    vnets.create(&ctx, &spec).await.unwrap();
+    let after = arm.resource(&vnet.id).unwrap();
+    assert_eq!(after["properties"]["subnets"], serde_json::json!([subnet]), "{after}");
+}

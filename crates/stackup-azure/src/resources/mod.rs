@@ -130,12 +130,27 @@ pub async fn create_tagged(
     api_version: &str,
     body: &Value,
 ) -> Result<Value, stackup_core::CreateError> {
-    if let Some(existing) = client.get(path, api_version).await?
-        && !is_ours(ctx, &tags_of(&existing))
+    create_tagged_from(client, ctx, what, path, api_version, |_| body.clone()).await
+}
+
+/// [`create_tagged`] with the body made from what exists already (ours, left by an interrupted
+/// run), so a PUT does not drop what it would replace wholesale: a VNet's subnets.
+pub async fn create_tagged_from(
+    client: &crate::client::ArmClient,
+    ctx: &Ctx,
+    what: &str,
+    path: &str,
+    api_version: &str,
+    body: impl FnOnce(Option<&Value>) -> Value,
+) -> Result<Value, stackup_core::CreateError> {
+    let existing = client.get(path, api_version).await?;
+    if let Some(existing) = &existing
+        && !is_ours(ctx, &tags_of(existing))
     {
         return Err(not_ours(what, path).into());
     }
-    match client.put(Some(ctx), path, api_version, body).await {
+    let body = body(existing.as_ref());
+    match client.put(Some(ctx), path, api_version, &body).await {
         Ok(b) => Ok(b),
         Err(e) if client.exists(path, api_version).await => Err(stackup_core::CreateError::partial(e, path)),
         Err(e) => Err(e.into()),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use stackup_core::{CreateError, Created, Ctx, Diff, Error, Input, Provisioner, ResourceKind};
 
-use super::{PROVIDER, create_tagged, id_of, lookup_tagged, rg_of, str_at, tags_of, user_tags, with_managed_tags};
+use super::{PROVIDER, create_tagged_from, id_of, lookup_tagged, rg_of, str_at, tags_of, user_tags, with_managed_tags};
 use crate::api_versions::NETWORK;
 use crate::client::ArmClient;
 use crate::validate;
@@ -164,8 +164,12 @@ impl Provisioner for VirtualNetworks {
     async fn create(&self, ctx: &Ctx, spec: &Self::Spec) -> Result<Created<Self::Outputs>, CreateError> {
         self.validate(spec)?;
         let path = self.path(spec.resource_group.get("resource_group")?, &spec.name)?;
-        let body =
-            create_tagged(&self.client, ctx, "virtual network", &path, NETWORK, &Self::body(ctx, spec, None)).await?;
+        // A VNet this address made before an interrupted run recorded it may hold subnets by now:
+        // a PUT without them would delete them.
+        let body = create_tagged_from(&self.client, ctx, "virtual network", &path, NETWORK, |existing| {
+            Self::body(ctx, spec, existing.and_then(|e| e.pointer("/properties/subnets")).cloned())
+        })
+        .await?;
         let out = Self::outputs(&body, &path);
         Ok(Created { id: out.id.clone(), outputs: out })
     }
