@@ -118,8 +118,13 @@ async fn lifecycle_bad_rules_are_rejected() {
     assert!(e.to_string().contains("rules[0].infrequent_access_after_days"), "{e}");
     let mut dup = LifecycleRule::new("r", "");
     dup.expire_after_days = Some(1);
-    let e = p.validate(&LifecycleSpec { rules: vec![dup.clone(), dup], ..base }).unwrap_err();
+    let e = p.validate(&LifecycleSpec { rules: vec![dup.clone(), dup], ..base.clone() }).unwrap_err();
     assert!(e.to_string().contains("duplicate"), "{e}");
+    // S3 takes days as a signed 32-bit number: a huge age is refused, not wrapped.
+    let mut huge = LifecycleRule::new("r", "");
+    huge.expire_after_days = Some(u32::MAX);
+    let e = p.validate(&LifecycleSpec { rules: vec![huge], ..base }).unwrap_err();
+    assert!(e.to_string().contains("rules[0].expire_after_days") && e.to_string().contains("at most"), "{e}");
 }
 
 #[tokio::test]

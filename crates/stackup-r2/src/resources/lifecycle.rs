@@ -134,6 +134,10 @@ struct RestCondition {
     date: Option<String>,
 }
 
+/// The longest age a rule may name: 100 years (S3 takes days as a 32-bit signed number; no log
+/// retention needs more).
+pub const MAX_DAYS: u32 = 36_500;
+
 fn age(days: u32) -> RestCondition {
     RestCondition { kind: "Age".into(), max_age: Some(u64::from(days) * DAY), date: None }
 }
@@ -343,6 +347,9 @@ impl Provisioner for BucketLifecycles {
             ] {
                 if v == Some(0) {
                     return Err(Error::invalid(f(name), "must be at least 1 day"));
+                }
+                if v.is_some_and(|d| d > MAX_DAYS) {
+                    return Err(Error::invalid(f(name), format!("must be at most {MAX_DAYS} days (100 years)")));
                 }
             }
             if let Some(ia) = r.infrequent_access_after_days {
