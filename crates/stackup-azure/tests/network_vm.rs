@@ -34,7 +34,7 @@ fn nsg_spec() -> NetworkSecurityGroupSpec {
     }
 }
 
-async fn network(c: &ArmClient) -> Net {
+async fn resource_group(c: &ArmClient) {
     ResourceGroups::new(c.clone())
         .create(
             &Ctx::detached("rg"),
@@ -42,20 +42,22 @@ async fn network(c: &ArmClient) -> Net {
         )
         .await
         .unwrap();
+}
+
+fn vnet_spec() -> VirtualNetworkSpec {
+    VirtualNetworkSpec {
+        name: "blossom-vnet".into(),
+        resource_group: "blossom-rg".into(),
+        location: "japaneast".into(),
+        address_prefixes: vec!["10.0.0.0/16".into()],
+        tags: BTreeMap::new(),
+    }
+}
+
+async fn network(c: &ArmClient) -> Net {
+    resource_group(c).await;
     let nsg = NetworkSecurityGroups::new(c.clone()).create(&Ctx::detached("nsg"), &nsg_spec()).await.unwrap();
-    let vnet = VirtualNetworks::new(c.clone())
-        .create(
-            &Ctx::detached("vnet"),
-            &VirtualNetworkSpec {
-                name: "blossom-vnet".into(),
-                resource_group: "blossom-rg".into(),
-                location: "japaneast".into(),
-                address_prefixes: vec!["10.0.0.0/16".into()],
-                tags: BTreeMap::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let vnet = VirtualNetworks::new(c.clone()).create(&Ctx::detached("vnet"), &vnet_spec()).await.unwrap();
     let subnet = Subnets::new(c.clone())
         .create(
             &Ctx::detached("subnet"),
@@ -436,20 +438,8 @@ async fn tags_azure_creates_are_ignored_by_diff_kept_by_updates_and_refused_in_s
 async fn creating_again_a_vnet_an_interrupted_run_made_keeps_its_subnets() {
     let arm = FakeArm::start().await;
     let c = client(&arm);
-    ResourceGroups::new(c.clone())
-        .create(
-            &Ctx::detached("rg"),
-            &ResourceGroupSpec { name: "blossom-rg".into(), location: "japaneast".into(), tags: BTreeMap::new() },
-        )
-        .await
-        .unwrap();
-    let spec = VirtualNetworkSpec {
-        name: "blossom-vnet".into(),
-        resource_group: "blossom-rg".into(),
-        location: "japaneast".into(),
-        address_prefixes: vec!["10.0.0.0/16".into()],
-        tags: BTreeMap::new(),
-    };
+    resource_group(&c).await;
+    let spec = vnet_spec();
     let vnets = VirtualNetworks::new(c.clone());
     let ctx = Ctx::detached("vnet");
     let vnet = vnets.create(&ctx, &spec).await.unwrap();
